@@ -1,0 +1,159 @@
+package workers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// Ctx is one invocation's execution context, the Go form of Workers' ctx.
+// It is also the invocation's [context.Context]: the caller's deadline,
+// cancellation and values reach it, so a method without a context parameter
+// can pass w.Ctx on to nested calls and keep the call chain's depth:
+//
+//	sum, err := workers.Call[int](w.Ctx, w.Env.Service("WORKER_B"), "Add", 1, 2)
+//
+// A nil *Ctx behaves as [context.Background] with no props, so an
+// entrypoint used directly in a unit test does not panic.
+type Ctx struct {
+	parent      context.Context
+	reg         *Registry
+	ep          *entrypoint
+	props       any
+	depth       int
+	passThrough atomic.Bool
+}
+
+// ctxKey finds the invocation's *Ctx among a context's values.
+type ctxKey struct{}
+
+func (c *Ctx) context() context.Context {
+	if c == nil || c.parent == nil {
+		return context.Background()
+	}
+	return c.parent
+}
+
+// Deadline returns the caller's deadline.
+func (c *Ctx) Deadline() (time.Time, bool) { return c.context().Deadline() }
+
+// Done is closed when the caller's context is canceled.
+func (c *Ctx) Done() <-chan struct{} { return c.context().Done() }
+
+// Err returns the caller's context error.
+func (c *Ctx) Err() error { return c.context().Err() }
+
+// Value returns the caller's context values.
+func (c *Ctx) Value(key any) any {
+	if _, ok := key.(ctxKey); ok && c != nil {
+		return c
+	}
+	return c.context().Value(key)
+}
+
+// Props returns the props of the binding that made this call (Workers'
+// ctx.props): trusted data set by whoever configured the caller, such as its
+// identity and permissions. Each invocation gets its own copy, so a callee
+// may change it freely. It is nil when the binding has none.
+func (c *Ctx) Props() any {
+	if c == nil {
+		return nil
+	}
+	return c.props
+}
+
+// Depth returns how many invocations deep this one is in its call chain: 1
+// for a call from outside any worker.
+func (c *Ctx) Depth() int {
+	if c == nil {
+		return 0
+	}
+	return c.depth
+}
+
+// PassThroughOnException asks that, should this invocation's Fetch fail with
+// an error or a panic, the request be served by the registry's origin
+// handler (see [WithOrigin]) instead, as Workers falls back to the origin
+// server. Without an origin the failure reaches the caller unchanged. It has
+// no effect on RPC calls.
+func (c *Ctx) PassThroughOnException() {
+	if c != nil {
+		c.passThrough.Store(true)
+	}
+}
+
+// WaitUntil runs task in the background, starting now, as Workers'
+// ctx.waitUntil: the invocation's caller gets its result without waiting,
+// and the registry's [Registry.Close] waits for the task. The task's context
+// keeps the invocation's values but is not canceled when the caller's is; it
+// is canceled when the wait of Close runs out. A task's error or panic is
+// logged (see [WithLogger]) and affects nothing else.
+func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
+	if task == nil {
+		return
+	}
+	if c == nil || c.reg == nil {
+		go runTask(context.Background(), nil, "", task)
+		return
+	}
+	r := c.reg
+	if !r.track.addTask() {
+		r.logger().Error("workers: WaitUntil after Close; task not started", "service", c.ep.label())
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(c))
+	stop := context.AfterFunc(r.drain, cancel)
+	go func() {
+		defer r.track.done()
+		defer cancel()
+		defer stop()
+		runTask(ctx, r, c.ep.label(), task)
+	}()
+}
+
+func runTask(ctx context.Context, r *Registry, where string, task func(context.Context) error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.logger().Error("workers: WaitUntil task panicked", "service", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	if err := task(ctx); err != nil {
+		r.logger().Error("workers: WaitUntil task failed", "service", where, "error", err)
+	}
+}
+
+// PropsAs returns the invocation's props as a T. Props of type T are returned
+// as they are; JSON-like props (as a wrangler file's props table gives)
+// are decoded into T, so a struct with json tags reads them.
+func PropsAs[T any](c *Ctx) (T, error) {
+	var out T
+	p := c.Props()
+	if p == nil {
+		return out, nil
+	}
+	if v, ok := p.(T); ok {
+		return v, nil
+	}
+	data, err := json.Marshal(p)
+	if err == nil {
+		err = json.Unmarshal(data, &out)
+	}
+	if err != nil {
+		return out, fmt.Errorf("workers: props of type %T do not decode into %T: %w", p, out, err)
+	}
+	return out, nil
+}
+
+// depthOf returns the depth of the invocation ctx belongs to, 0 outside one.
+func depthOf(ctx context.Context) int {
+	if c, ok := ctx.(*Ctx); ok {
+		return c.Depth()
+	}
+	if c, ok := ctx.Value(ctxKey{}).(*Ctx); ok {
+		return c.depth
+	}
+	return 0
+}

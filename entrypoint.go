@@ -1,0 +1,137 @@
+package workers
+
+import (
+	"fmt"
+	"reflect"
+)
+
+// Entrypoint is the base every worker type embeds, as a Workers class
+// extends WorkerEntrypoint:
+//
+//	type WorkerB struct{ workers.Entrypoint }
+//
+//	func (w *WorkerB) Add(a, b int) int { return a + b }
+//
+// The runtime makes a fresh instance for every invocation and fills Env and
+// Ctx before the method runs, so nothing persists between calls. Nothing of
+// Entrypoint itself is callable over RPC.
+type Entrypoint struct {
+	Env *Env // the worker's bindings, shared by all its invocations
+	Ctx *Ctx // this invocation's lifecycle: context, WaitUntil, Props
+}
+
+// base lets the runtime find the embedded Entrypoint of any instance with an
+// interface call instead of reflection.
+func (e *Entrypoint) base() *Entrypoint { return e }
+
+type embedsEntrypoint interface{ base() *Entrypoint }
+
+var (
+	entrypointType = reflect.TypeFor[Entrypoint]()
+	embedsType     = reflect.TypeFor[embedsEntrypoint]()
+)
+
+// A Constructor makes a fresh instance of a worker type for each invocation.
+// Make one with [New] or [NewFunc]; the zero Constructor means "none" (a
+// worker without a default entrypoint).
+type Constructor struct {
+	typ reflect.Type // the struct type T
+	fn  func() any   // returns a *T
+	bad string       // why this constructor cannot be registered
+}
+
+// New returns a Constructor that makes a zero T for each invocation.
+// T must be a struct type that embeds [Entrypoint].
+func New[T any]() Constructor {
+	t := reflect.TypeFor[T]()
+	if t.Kind() == reflect.Pointer {
+		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
+	}
+	return Constructor{typ: t, fn: func() any { return new(T) }}
+}
+
+// NewFunc returns a Constructor that calls fn for each invocation. fn must
+// return a fresh *T every time: an instance is never shared between calls.
+// Use it when a zero T is not ready to serve, for example to fill fields
+// from a closure.
+func NewFunc[T any](fn func() *T) Constructor {
+	t := reflect.TypeFor[T]()
+	if fn == nil {
+		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
+	}
+	return Constructor{typ: t, fn: func() any {
+		if p := fn(); p != nil {
+			return p
+		}
+		return nil
+	}}
+}
+
+// IsZero reports whether c is the zero Constructor.
+func (c Constructor) IsZero() bool { return c.typ == nil && c.fn == nil && c.bad == "" }
+
+// Type returns the worker type that c constructs, or nil for the zero
+// Constructor.
+func (c Constructor) Type() reflect.Type { return c.typ }
+
+// check reports why c cannot be registered, naming the type.
+func (c Constructor) check() error {
+	if c.bad != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidWorker, c.bad)
+	}
+	if c.typ == nil || c.fn == nil {
+		return fmt.Errorf("%w: empty Constructor: make one with workers.New or workers.NewFunc", ErrInvalidWorker)
+	}
+	if c.typ.Kind() != reflect.Struct {
+		return fmt.Errorf("%w: type %s is not a struct embedding workers.Entrypoint", ErrInvalidWorker, c.typ)
+	}
+	if !reflect.PointerTo(c.typ).Implements(embedsType) {
+		return fmt.Errorf("%w: type %s does not embed workers.Entrypoint", ErrInvalidWorker, c.typ)
+	}
+	if path, ok := findEntrypoint(c.typ, nil); !ok || path.viaPointer {
+		return fmt.Errorf("%w: type %s embeds *workers.Entrypoint; embed workers.Entrypoint by value so each instance gets its own", ErrInvalidWorker, c.typ)
+	}
+	return nil
+}
+
+type entrypointPath struct{ viaPointer bool }
+
+// findEntrypoint looks for the embedded Entrypoint breadth first, as Go's
+// promotion rules do, and says whether it is reached through a pointer.
+func findEntrypoint(t reflect.Type, seen map[reflect.Type]bool) (entrypointPath, bool) {
+	type node struct {
+		t   reflect.Type
+		ptr bool
+	}
+	level := []node{{t: t}}
+	if seen == nil {
+		seen = map[reflect.Type]bool{}
+	}
+	for len(level) > 0 {
+		var next []node
+		for _, n := range level {
+			if seen[n.t] {
+				continue
+			}
+			seen[n.t] = true
+			for i := range n.t.NumField() {
+				f := n.t.Field(i)
+				if !f.Anonymous {
+					continue
+				}
+				ft, ptr := f.Type, n.ptr
+				if ft.Kind() == reflect.Pointer {
+					ft, ptr = ft.Elem(), true
+				}
+				if ft == entrypointType {
+					return entrypointPath{viaPointer: ptr}, true
+				}
+				if ft.Kind() == reflect.Struct {
+					next = append(next, node{t: ft, ptr: ptr})
+				}
+			}
+		}
+		level = next
+	}
+	return entrypointPath{}, false
+}

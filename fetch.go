@@ -1,0 +1,203 @@
+package workers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+)
+
+// fetcher is the HTTP handler of a worker, Workers' fetch(request).
+type fetcher interface {
+	Fetch(*http.Request) (*http.Response, error)
+}
+
+// Fetch sends req to the target entrypoint's Fetch method on a fresh
+// instance, as Workers' binding.fetch(request) does. The callee gets a clone
+// of req whose context is its Ctx; bodies stream, they are not copied. An
+// entrypoint without Fetch fails with [ErrNoFetchHandler].
+func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
+	if req == nil {
+		return nil, newError(ErrInvalidArgument, "Fetch: nil request")
+	}
+	ep, err := b.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if !ep.fetch {
+		return nil, newError(ErrNoFetchHandler, "%s: Handler does not export a Fetch method", ep.display)
+	}
+	r := b.reg
+	c, err := r.begin(req.Context(), b, ep, "Fetch")
+	if err != nil {
+		return nil, err
+	}
+	defer r.track.done()
+	inner := req.Clone(c)
+	resp, err := ep.fetchOnce(c, inner)
+	if err != nil && c.passThrough.Load() && r.opts.origin != nil {
+		return serveOrigin(r.opts.origin, req.Clone(req.Context()))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp == nil {
+		return nil, fmt.Errorf("workers: %s: Fetch returned neither a response nor an error", ep.display)
+	}
+	if resp.Body == nil {
+		resp.Body = http.NoBody
+	}
+	if resp.Request == nil {
+		resp.Request = req
+	}
+	return resp, nil
+}
+
+func (ep *entrypoint) fetchOnce(c *Ctx, req *http.Request) (resp *http.Response, err error) {
+	inst, err := ep.instance(c)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			resp, err = nil, &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " Fetch"}
+		}
+	}()
+	return inst.(fetcher).Fetch(req)
+}
+
+// RoundTrip implements [http.RoundTripper] with [Binding.Fetch], so that an
+// http.Client can talk to a worker: &http.Client{Transport: binding}.
+func (b *Binding) RoundTrip(req *http.Request) (*http.Response, error) {
+	return b.Fetch(req)
+}
+
+// ServeHTTP implements [http.Handler] with [Binding.Fetch], so a worker can
+// be served on a real listener, a fresh instance per request, as wrangler
+// dev does. Runtime errors become 404 (unknown service or entrypoint), 501
+// (no Fetch), 503 (closed) or 500 responses.
+func (b *Binding) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	resp, err := b.Fetch(req)
+	if err != nil {
+		code := http.StatusInternalServerError
+		switch {
+		case errors.Is(err, ErrServiceNotFound), errors.Is(err, ErrEntrypointNotFound):
+			code = http.StatusNotFound
+		case errors.Is(err, ErrNoFetchHandler):
+			code = http.StatusNotImplemented
+		case errors.Is(err, ErrClosed):
+			code = http.StatusServiceUnavailable
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	var dst io.Writer = w
+	if resp.ContentLength < 0 || strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
+		dst = flushWriter{w, http.NewResponseController(w)} // a stream: pass on each write as it comes
+	}
+	_, _ = io.Copy(dst, resp.Body)
+	for k, v := range resp.Trailer {
+		h[http.TrailerPrefix+k] = v
+	}
+}
+
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		_ = f.rc.Flush()
+	}
+	return n, err
+}
+
+// Handler returns an [http.Handler] serving the default entrypoint's Fetch of
+// the named service on a real listener.
+func (r *Registry) Handler(service string) http.Handler {
+	return r.Bind(Service{Service: service})
+}
+
+// serveOrigin runs the origin handler and turns what it writes into a
+// response.
+func serveOrigin(h http.Handler, req *http.Request) (*http.Response, error) {
+	rec := &recorder{header: http.Header{}}
+	h.ServeHTTP(rec, req)
+	if rec.code == 0 {
+		rec.code = http.StatusOK
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(rec.code) + " " + http.StatusText(rec.code),
+		StatusCode:    rec.code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        rec.header,
+		Body:          io.NopCloser(&rec.body),
+		ContentLength: int64(rec.body.Len()),
+		Request:       req,
+	}, nil
+}
+
+type recorder struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
+}
+
+// NewResponse returns a response with a text body, for a worker's Fetch, as
+// new Response(text, {status}) in Workers.
+func NewResponse(status int, text string) *http.Response {
+	return &http.Response{
+		Status:        strconv.Itoa(status) + " " + http.StatusText(status),
+		StatusCode:    status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{"Content-Type": {"text/plain; charset=utf-8"}},
+		Body:          io.NopCloser(strings.NewReader(text)),
+		ContentLength: int64(len(text)),
+	}
+}
+
+// JSONResponse returns a response whose body is v as JSON, as
+// Response.json(v) in Workers.
+func JSONResponse(status int, v any) (*http.Response, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("workers: JSONResponse: %w", err)
+	}
+	resp := NewResponse(status, string(data))
+	resp.Header.Set("Content-Type", "application/json")
+	return resp, nil
+}

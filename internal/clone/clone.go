@@ -1,0 +1,316 @@
+// Package clone copies values across an invocation boundary with the
+// semantics of Workers' structured clone: the receiver gets a deep copy, so
+// mutations never travel back. Functions and registered reference types pass
+// by reference; channels and unsafe pointers cannot cross.
+//
+// Plans are computed once per type, so the common case (scalars, strings,
+// pointer-free structs) costs a type lookup and no allocation.
+package clone
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+	"unsafe"
+)
+
+// A Copier deep-copies values. Its zero value copies everything except funcs
+// by value; [New] adds reference types. A Copier is safe for concurrent use.
+type Copier struct {
+	refTypes  map[reflect.Type]bool
+	refIfaces []reflect.Type
+	plans     sync.Map // reflect.Type -> plan
+}
+
+// New returns a Copier that passes values of the given types by reference.
+// An interface type in refs makes every dynamic type implementing it pass by
+// reference (context.Context, say).
+func New(refs ...reflect.Type) *Copier {
+	c := &Copier{refTypes: make(map[reflect.Type]bool)}
+	for _, t := range refs {
+		if t.Kind() == reflect.Interface {
+			c.refIfaces = append(c.refIfaces, t)
+			continue
+		}
+		c.refTypes[t] = true
+	}
+	return c
+}
+
+type plan uint8
+
+const (
+	planNone   plan = iota // immutable or pointer-free: the value itself is a copy
+	planRef                // passes by reference
+	planDeep               // holds references that must be copied
+	planRefuse             // cannot cross at all
+)
+
+// Error reports a value that cannot be copied. Path locates it inside the
+// value, for example ".Items[2].Done".
+type Error struct {
+	Path string
+	Type reflect.Type
+}
+
+func (e *Error) Error() string {
+	if e.Path == "" {
+		return fmt.Sprintf("a value of type %s cannot be copied", e.Type)
+	}
+	return fmt.Sprintf("%s: a value of type %s cannot be copied", e.Path, e.Type)
+}
+
+func (c *Copier) plan(t reflect.Type) plan {
+	if p, ok := c.plans.Load(t); ok {
+		return p.(plan)
+	}
+	p := c.computePlan(t, map[reflect.Type]bool{})
+	c.plans.Store(t, p)
+	return p
+}
+
+func (c *Copier) isRef(t reflect.Type) bool {
+	if c.refTypes[t] {
+		return true
+	}
+	for _, it := range c.refIfaces {
+		if t.Implements(it) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Copier) computePlan(t reflect.Type, seen map[reflect.Type]bool) plan {
+	if c.isRef(t) {
+		return planRef
+	}
+	switch t.Kind() {
+	case reflect.Func:
+		return planRef
+	case reflect.Chan, reflect.UnsafePointer:
+		return planRefuse
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface:
+		return planDeep
+	case reflect.Array:
+		if t.Len() == 0 {
+			return planNone
+		}
+		switch p := c.computePlan(t.Elem(), seen); p {
+		case planRef:
+			return planNone // an array of funcs copies as a value
+		default:
+			return p
+		}
+	case reflect.Struct:
+		if seen[t] {
+			return planNone // recursion only through pointers, which say deep themselves
+		}
+		seen[t] = true
+		out := planNone
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue // copied shallowly with the struct
+			}
+			switch c.computePlan(f.Type, seen) {
+			case planRefuse:
+				return planRefuse
+			case planDeep:
+				out = planDeep
+			}
+		}
+		return out
+	default:
+		return planNone
+	}
+}
+
+// NeedsCopy reports whether values of type t must be deep-copied, and
+// whether they can cross at all.
+func (c *Copier) NeedsCopy(t reflect.Type) (needs bool, ok bool) {
+	switch c.plan(t) {
+	case planDeep:
+		return true, true
+	case planRefuse:
+		return false, false
+	default:
+		return false, true
+	}
+}
+
+// Copy returns a deep copy of v.
+func (c *Copier) Copy(v any) (any, error) {
+	switch v.(type) {
+	case nil, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, string:
+		return v, nil
+	}
+	rv := reflect.ValueOf(v)
+	if p := c.plan(rv.Type()); p == planNone || p == planRef {
+		return v, nil
+	}
+	out, err := c.CopyValue(rv)
+	if err != nil {
+		return nil, err
+	}
+	return out.Interface(), nil
+}
+
+// CopyValue returns a deep copy of v as a value of the same type.
+func (c *Copier) CopyValue(v reflect.Value) (reflect.Value, error) {
+	if p := c.plan(v.Type()); p == planNone || p == planRef {
+		return v, nil
+	}
+	s := state{c: c}
+	out, err := s.copy(v)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	return out, nil
+}
+
+type memoKey struct {
+	ptr unsafe.Pointer
+	len int
+	typ reflect.Type
+}
+
+// state is one deep copy: memo keeps shared and cyclic references shared
+// and cyclic in the copy, and ends walks that would loop forever.
+type state struct {
+	c    *Copier
+	memo map[memoKey]reflect.Value
+}
+
+func (s *state) remember(k memoKey, v reflect.Value) {
+	if s.memo == nil {
+		s.memo = make(map[memoKey]reflect.Value)
+	}
+	s.memo[k] = v
+}
+
+func (s *state) copy(v reflect.Value) (reflect.Value, error) {
+	t := v.Type()
+	if p := s.c.plan(t); p == planNone || p == planRef {
+		return v, nil
+	}
+	switch t.Kind() {
+	case reflect.Chan, reflect.UnsafePointer:
+		if v.IsNil() {
+			return v, nil // a nil channel carries nothing
+		}
+		return reflect.Value{}, &Error{Type: t}
+	case reflect.Pointer:
+		if v.IsNil() {
+			return v, nil
+		}
+		k := memoKey{ptr: v.UnsafePointer(), typ: t}
+		if done, ok := s.memo[k]; ok {
+			return done, nil
+		}
+		out := reflect.New(t.Elem())
+		s.remember(k, out)
+		elem, err := s.copy(v.Elem())
+		if err != nil {
+			return reflect.Value{}, prefix(err, "*")
+		}
+		out.Elem().Set(elem)
+		return out, nil
+	case reflect.Interface:
+		if v.IsNil() {
+			return v, nil
+		}
+		elem, err := s.copy(v.Elem())
+		if err != nil {
+			return reflect.Value{}, err
+		}
+		out := reflect.New(t).Elem()
+		out.Set(elem)
+		return out, nil
+	case reflect.Slice:
+		if v.IsNil() {
+			return v, nil
+		}
+		k := memoKey{ptr: v.UnsafePointer(), len: v.Len(), typ: t}
+		if done, ok := s.memo[k]; ok {
+			return done, nil
+		}
+		n := v.Len()
+		out := reflect.MakeSlice(t, n, n)
+		s.remember(k, out)
+		if ep := s.c.plan(t.Elem()); ep == planNone || ep == planRef {
+			reflect.Copy(out, v)
+			return out, nil
+		}
+		for i := range n {
+			e, err := s.copy(v.Index(i))
+			if err != nil {
+				return reflect.Value{}, prefix(err, "["+strconv.Itoa(i)+"]")
+			}
+			out.Index(i).Set(e)
+		}
+		return out, nil
+	case reflect.Array:
+		out := reflect.New(t).Elem()
+		out.Set(v)
+		for i := range v.Len() {
+			e, err := s.copy(v.Index(i))
+			if err != nil {
+				return reflect.Value{}, prefix(err, "["+strconv.Itoa(i)+"]")
+			}
+			out.Index(i).Set(e)
+		}
+		return out, nil
+	case reflect.Map:
+		if v.IsNil() {
+			return v, nil
+		}
+		k := memoKey{ptr: v.UnsafePointer(), typ: t}
+		if done, ok := s.memo[k]; ok {
+			return done, nil
+		}
+		out := reflect.MakeMapWithSize(t, v.Len())
+		s.remember(k, out)
+		it := v.MapRange()
+		for it.Next() {
+			mk, err := s.copy(it.Key())
+			if err != nil {
+				return reflect.Value{}, prefix(err, "[key]")
+			}
+			mv, err := s.copy(it.Value())
+			if err != nil {
+				return reflect.Value{}, prefix(err, "["+fmt.Sprint(it.Key())+"]")
+			}
+			out.SetMapIndex(mk, mv)
+		}
+		return out, nil
+	case reflect.Struct:
+		out := reflect.New(t).Elem()
+		out.Set(v) // unexported fields travel shallowly: they are not reachable through reflection
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			if fp := s.c.plan(f.Type); fp == planNone || fp == planRef {
+				continue
+			}
+			e, err := s.copy(v.Field(i))
+			if err != nil {
+				return reflect.Value{}, prefix(err, "."+f.Name)
+			}
+			out.Field(i).Set(e)
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func prefix(err error, seg string) error {
+	if e, ok := err.(*Error); ok {
+		return &Error{Path: seg + e.Path, Type: e.Type}
+	}
+	return err
+}

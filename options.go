@@ -1,0 +1,55 @@
+package workers
+
+import (
+	"log/slog"
+	"net/http"
+)
+
+// An Option configures a [Registry].
+type Option interface{ apply(*options) }
+
+type options struct {
+	logger   *slog.Logger
+	origin   http.Handler
+	maxDepth int
+	stateDir string
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// DefaultMaxDepth is how many nested invocations a call chain may make, as
+// Workers allows 32 through service bindings.
+const DefaultMaxDepth = 32
+
+// WithLogger sets the logger for what the runtime cannot return to a caller:
+// failed or panicking WaitUntil tasks, config warnings. The default is
+// [slog.Default].
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(o *options) { o.logger = l })
+}
+
+// WithOrigin sets the handler that serves a request whose worker called
+// [Ctx.PassThroughOnException] and then failed, as Workers passes it to the
+// origin server.
+func WithOrigin(h http.Handler) Option {
+	return optionFunc(func(o *options) { o.origin = h })
+}
+
+// WithMaxDepth sets how many nested invocations a call chain may make before
+// calls fail with [ErrDepthExceeded]. The default is [DefaultMaxDepth].
+func WithMaxDepth(n int) Option {
+	return optionFunc(func(o *options) {
+		if n > 0 {
+			o.maxDepth = n
+		}
+	})
+}
+
+// WithStateDir sets where [Registry.RegisterConfig] keeps local state such as
+// D1 databases. By default it is .wrangler/state beside each config file, as
+// wrangler dev keeps it.
+func WithStateDir(dir string) Option {
+	return optionFunc(func(o *options) { o.stateDir = dir })
+}

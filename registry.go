@@ -1,0 +1,284 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/seed-29c11ff2/workers/internal/method"
+)
+
+// Worker is the code and bindings of one worker, as a Workers script and its
+// wrangler configuration: a default entrypoint, named entrypoints, and what
+// its Env holds.
+type Worker struct {
+	Default     Constructor            // the default export; may be zero (no default entrypoint)
+	Entrypoints map[string]Constructor // named entrypoints, each a permission boundary
+	Vars        map[string]any         // [vars]: strings or JSON-like values
+	Services    []Service              // service bindings of this worker
+	Bindings    map[string]any         // any other binding (a *d1.Database, a client, ...)
+}
+
+// Service is a service binding: the name a caller's Env knows it by, and the
+// worker and entrypoint it reaches.
+type Service struct {
+	Binding    string // the name in the caller's Env
+	Service    string // the target worker
+	Entrypoint string // "" = default
+	Props      any    // delivered to the callee as Ctx.Props()
+}
+
+// Registry maps service names to workers and runs their invocations. It is
+// the Go form of a workerd process (or of wrangler dev with several workers).
+// All its methods are safe for concurrent use.
+type Registry struct {
+	opts  options
+	track *tracker
+	drain context.Context // canceled when Close gives up waiting
+	stop  context.CancelFunc
+
+	mu      sync.RWMutex
+	workers map[string]*worker
+	closers []io.Closer // bindings the registry opened, closed by Close
+}
+
+type worker struct {
+	name     string
+	env      *Env
+	services []Service
+	def      *entrypoint
+	named    map[string]*entrypoint
+}
+
+// entrypoint is one registered constructor with its method table, built once.
+type entrypoint struct {
+	worker  *worker
+	name    string // "" for the default
+	ctor    Constructor
+	table   *method.Table
+	fetch   bool
+	display string
+}
+
+func (ep *entrypoint) label() string {
+	if ep == nil {
+		return ""
+	}
+	return ep.display
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry(opts ...Option) *Registry {
+	r := &Registry{
+		opts:    options{maxDepth: DefaultMaxDepth},
+		track:   newTracker(),
+		workers: make(map[string]*worker),
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&r.opts)
+		}
+	}
+	r.drain, r.stop = context.WithCancel(context.Background())
+	return r
+}
+
+func (r *Registry) logger() *slog.Logger {
+	if r == nil || r.opts.logger == nil {
+		return slog.Default()
+	}
+	return r.opts.logger
+}
+
+// Register adds a worker under name. It fails, naming the worker and the type,
+// when a constructor's type does not embed [Entrypoint], when name is taken,
+// when a binding name is used twice in the worker, or when a Fetch method has
+// the wrong signature. Method tables are built here, once.
+func (r *Registry) Register(name string, w Worker) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty worker name", ErrInvalidWorker)
+	}
+	if r.track.closed() {
+		return fmt.Errorf("register worker %q: %w", name, ErrClosed)
+	}
+	wk := &worker{name: name, named: make(map[string]*entrypoint, len(w.Entrypoints))}
+	if !w.Default.IsZero() {
+		ep, err := newEntrypoint(wk, "", w.Default)
+		if err != nil {
+			return fmt.Errorf("register worker %q: default entrypoint: %w", name, err)
+		}
+		wk.def = ep
+	}
+	for _, epName := range sortedKeys(w.Entrypoints) {
+		if epName == "" || epName == "default" {
+			return fmt.Errorf("register worker %q: %w: named entrypoint %q: use Worker.Default for the default entrypoint", name, ErrInvalidWorker, epName)
+		}
+		ep, err := newEntrypoint(wk, epName, w.Entrypoints[epName])
+		if err != nil {
+			return fmt.Errorf("register worker %q: entrypoint %q: %w", name, epName, err)
+		}
+		wk.named[epName] = ep
+	}
+	env, err := newEnv(r, name, &w)
+	if err != nil {
+		return err
+	}
+	wk.env = env
+	wk.services = append([]Service(nil), w.Services...)
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, dup := r.workers[name]; dup {
+		return fmt.Errorf("%w: a worker named %q is already registered", ErrInvalidWorker, name)
+	}
+	r.workers[name] = wk
+	return nil
+}
+
+var (
+	// excluded are the names no RPC call may reach: everything promoted from
+	// Entrypoint, and Fetch, which is HTTP only.
+	excluded = func() map[string]bool {
+		m := map[string]bool{"Fetch": true}
+		for i := range reflect.PointerTo(entrypointType).NumMethod() {
+			m[reflect.PointerTo(entrypointType).Method(i).Name] = true
+		}
+		return m
+	}()
+)
+
+func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) {
+	if err := c.check(); err != nil {
+		return nil, err
+	}
+	ptr := reflect.PointerTo(c.typ)
+	ep := &entrypoint{worker: wk, name: name, ctor: c, table: method.Build(ptr, excluded)}
+	if m, ok := ptr.MethodByName("Fetch"); ok {
+		if _, ok := reflect.Zero(ptr).Interface().(fetcher); !ok {
+			return nil, fmt.Errorf("%w: type %s: method %s must be Fetch(*http.Request) (*http.Response, error)", ErrInvalidWorker, c.typ, m.Type)
+		}
+		ep.fetch = true
+	}
+	ep.display = fmt.Sprintf("service %q", wk.name)
+	if name != "" {
+		ep.display += fmt.Sprintf(" entrypoint %q", name)
+	}
+	return ep, nil
+}
+
+// Bind returns a Binding to a service, as a caller outside any worker (a
+// test, a host application) would hold. It resolves lazily: an unknown
+// service or entrypoint fails on use, so workers may be registered in any
+// order.
+func (r *Registry) Bind(s Service) *Binding {
+	return &Binding{reg: r, svc: s}
+}
+
+// lookup finds the entrypoint a service binding targets.
+func (r *Registry) lookup(s Service, from string) (*entrypoint, error) {
+	r.mu.RLock()
+	wk := r.workers[s.Service]
+	r.mu.RUnlock()
+	if wk == nil {
+		return nil, newError(ErrServiceNotFound, "%sservice %q is not registered%s", bindingPrefix(s, from), s.Service, r.known())
+	}
+	if s.Entrypoint == "" || s.Entrypoint == "default" {
+		if wk.def == nil {
+			return nil, newError(ErrEntrypointNotFound, "%sservice %q has no default entrypoint%s", bindingPrefix(s, from), s.Service, namedList(wk))
+		}
+		return wk.def, nil
+	}
+	ep := wk.named[s.Entrypoint]
+	if ep == nil {
+		return nil, newError(ErrEntrypointNotFound, "%srefers to service %q with a named entrypoint %q, but %q has no such named entrypoint%s",
+			bindingPrefix(s, from), s.Service, s.Entrypoint, s.Service, namedList(wk))
+	}
+	return ep, nil
+}
+
+func bindingPrefix(s Service, from string) string {
+	switch {
+	case from != "":
+		return fmt.Sprintf("worker %q binding %q: ", from, s.Binding)
+	case s.Binding != "":
+		return fmt.Sprintf("binding %q: ", s.Binding)
+	}
+	return ""
+}
+
+func namedList(wk *worker) string {
+	if len(wk.named) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (named entrypoints: %v)", sortedKeys(wk.named))
+}
+
+func (r *Registry) known() string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if len(r.workers) == 0 {
+		return " (no workers are registered)"
+	}
+	return fmt.Sprintf(" (registered: %v)", sortedKeys(r.workers))
+}
+
+// Validate checks every service binding of every worker and returns all the
+// dangling ones joined, each naming the binding, its worker and the missing
+// service or entrypoint; nil when all resolve. Call it once everything is
+// registered, as Workers checks a deployment.
+func (r *Registry) Validate() error {
+	r.mu.RLock()
+	names := sortedKeys(r.workers)
+	wks := make([]*worker, len(names))
+	for i, n := range names {
+		wks[i] = r.workers[n]
+	}
+	r.mu.RUnlock()
+	var errs []error
+	for _, wk := range wks {
+		svcs := append([]Service(nil), wk.services...)
+		sort.Slice(svcs, func(i, j int) bool { return svcs[i].Binding < svcs[j].Binding })
+		for _, s := range svcs {
+			if _, err := r.lookup(s, wk.name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the registry: new calls fail with [ErrClosed], and Close waits
+// for in-flight calls and WaitUntil tasks to finish. If ctx ends first, the
+// tasks' contexts are canceled and Close returns ctx's error. Bindings the
+// registry opened itself (D1 databases from [Registry.RegisterConfig]) are
+// closed once the wait is over.
+func (r *Registry) Close(ctx context.Context) error {
+	idle := r.track.close()
+	var err error
+	select {
+	case <-idle:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	r.stop()
+	r.mu.Lock()
+	closers := r.closers
+	r.closers = nil
+	r.mu.Unlock()
+	for i := len(closers) - 1; i >= 0; i-- {
+		err = errors.Join(err, closers[i].Close())
+	}
+	return err
+}
+
+// own hands the registry a binding to close on Close.
+func (r *Registry) own(c io.Closer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closers = append(r.closers, c)
+}
