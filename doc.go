@@ -1,0 +1,77 @@
+// Package workers brings the Cloudflare Workers service-binding model into
+// Go programs: workers call each other's methods by name through bindings,
+// each call running on a fresh instance, with the semantics of Workers RPC.
+//
+// # Writing a worker
+//
+// A worker type embeds [Entrypoint], as a Workers class extends
+// WorkerEntrypoint. Its exported methods are its RPC methods; Fetch, when
+// present, is its HTTP handler:
+//
+//	type WorkerB struct{ workers.Entrypoint }
+//
+//	func (w *WorkerB) Add(a, b int) int { return a + b }
+//
+//	func (w *WorkerB) Fetch(r *http.Request) (*http.Response, error) {
+//		return workers.NewResponse(200, "Hello from Worker B"), nil
+//	}
+//
+// The runtime makes a new instance for every invocation and fills its Env
+// (the worker's bindings: vars, service bindings, databases) and Ctx (the
+// invocation: its context, [Ctx.WaitUntil], [Ctx.Props]). Nothing persists
+// between invocations; state belongs in a binding such as a D1 database.
+//
+// A method may take a [context.Context] first, any parameters after it
+// (variadic too), and return (), (T), (error) or (T, error). Methods promoted
+// from the worker's own embedded types are callable; nothing promoted from
+// Entrypoint is, and Fetch is reserved for HTTP ([ErrReservedMethod]).
+//
+// # Registering and calling
+//
+// A [Registry] maps service names to workers. [Worker] describes one: its
+// default entrypoint, its named entrypoints (each a permission boundary: a
+// binding to one cannot reach another's methods), its vars and bindings.
+// Method tables are built once, at [Registry.Register].
+//
+//	reg := workers.NewRegistry()
+//	reg.Register("worker_b", workers.Worker{Default: workers.New[WorkerB]()})
+//	reg.Register("worker_a", workers.Worker{
+//		Default:  workers.New[WorkerA](),
+//		Services: []workers.Service{{Binding: "WORKER_B", Service: "worker_b"}},
+//	})
+//
+// Inside worker_a, w.Env.Service("WORKER_B") is a *[Binding]; outside any
+// worker, [Registry.Bind] makes one. [Binding.Call] calls by name and
+// [Call] adds the result type:
+//
+//	sum, err := workers.Call[int](ctx, w.Env.Service("WORKER_B"), "Add", 1, 2)
+//
+// [Binding.Fetch] sends an *http.Request to the worker's Fetch; a Binding is
+// also an [http.RoundTripper] and an [http.Handler].
+//
+// # Semantics
+//
+// Calls behave as Workers RPC does, in Go terms:
+//
+//   - Arguments convert to the parameter types when assignable, and between
+//     numeric types only when exactly representable; anything else is
+//     [ErrInvalidArgument], naming the argument and both types.
+//   - Arguments, results and props cross by copy (Workers' structured
+//     clone): neither side can change the other's data. Funcs, Bindings and
+//     contexts cross by reference; channels cannot cross. Unexported struct
+//     fields are copied shallowly.
+//   - Errors a method returns reach the caller with their identity, so
+//     [errors.Is] and [errors.As] work (better than Workers, which keeps only
+//     name and message). A panic is recovered into a *[PanicError].
+//   - The caller's context reaches the method, and a context already done
+//     stops the call before the method runs. [Ctx] is itself the
+//     invocation's context.Context.
+//   - A call chain may nest 32 invocations ([DefaultMaxDepth]); past that
+//     calls fail with [ErrDepthExceeded] instead of overflowing the stack.
+//     Pass the context you were given (or w.Ctx) to nested calls so that the
+//     depth carries.
+//   - [Ctx.WaitUntil] runs work after the answer; [Registry.Close] refuses
+//     new calls ([ErrClosed]) and waits for calls and tasks in flight.
+//
+// Every Registry method, Binding and Env is safe for concurrent use.
+package workers
