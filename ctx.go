@@ -25,6 +25,7 @@ type Ctx struct {
 	props       any
 	depth       int
 	passThrough atomic.Bool
+	inst        any // the instance, when allocated together with its Ctx
 }
 
 // ctxKey finds the invocation's *Ctx among a context's values.

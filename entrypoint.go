@@ -3,6 +3,8 @@ package workers
 import (
 	"fmt"
 	"reflect"
+
+	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
 // Entrypoint is the base every worker type embeds, as a Workers class
@@ -35,9 +37,11 @@ var (
 // Make one with [New] or [NewFunc]; the zero Constructor means "none" (a
 // worker without a default entrypoint).
 type Constructor struct {
-	typ reflect.Type // the struct type T
-	fn  func() any   // returns a *T
-	bad string       // why this constructor cannot be registered
+	typ   reflect.Type        // the struct type T
+	fn    func() any          // returns a *T
+	shim  func(any) shim.Func // shim.For[*T]: fast calls for common method shapes
+	alloc func() *Ctx         // a Ctx and a zero instance in one allocation (New only)
+	bad   string              // why this constructor cannot be registered
 }
 
 // New returns a Constructor that makes a zero T for each invocation.
@@ -47,7 +51,7 @@ func New[T any]() Constructor {
 	if t.Kind() == reflect.Pointer {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
-	return Constructor{typ: t, fn: func() any { return new(T) }}
+	return Constructor{typ: t, fn: func() any { return new(T) }, shim: shim.For[*T], alloc: allocInvocation[T]}
 }
 
 // NewFunc returns a Constructor that calls fn for each invocation. fn must
@@ -59,12 +63,24 @@ func NewFunc[T any](fn func() *T) Constructor {
 	if fn == nil {
 		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
 	}
-	return Constructor{typ: t, fn: func() any {
+	return Constructor{typ: t, shim: shim.For[*T], fn: func() any {
 		if p := fn(); p != nil {
 			return p
 		}
 		return nil
 	}}
+}
+
+// invocation holds one invocation's Ctx and instance, allocated together.
+type invocation[T any] struct {
+	c Ctx
+	w T
+}
+
+func allocInvocation[T any]() *Ctx {
+	p := new(invocation[T])
+	p.c.inst = &p.w
+	return &p.c
 }
 
 // IsZero reports whether c is the zero Constructor.

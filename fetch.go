@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"strconv"
 	"strings"
 )
@@ -29,11 +28,19 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	r := b.reg
+	if ep.worker.remote != nil {
+		c, err := r.begin(req.Context(), b, ep, "")
+		if err != nil {
+			return nil, err
+		}
+		defer r.track.done()
+		return ep.worker.remote.Fetch(c, &RemoteCall{Service: ep.worker.name, Entrypoint: ep.name, Props: c.props, Depth: c.depth}, req)
+	}
 	if !ep.fetch {
 		return nil, newError(ErrNoFetchHandler, "%s: Handler does not export a Fetch method", ep.display)
 	}
-	r := b.reg
-	c, err := r.begin(req.Context(), b, ep, "Fetch")
+	c, err := r.begin(req.Context(), b, ep, "")
 	if err != nil {
 		return nil, err
 	}
@@ -59,15 +66,11 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 }
 
 func (ep *entrypoint) fetchOnce(c *Ctx, req *http.Request) (resp *http.Response, err error) {
+	defer ep.recoverPanic("", &err) // the constructor is user code too
 	inst, err := ep.instance(c)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			resp, err = nil, &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " Fetch"}
-		}
-	}()
 	return inst.(fetcher).Fetch(req)
 }
 

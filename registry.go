@@ -53,6 +53,7 @@ type worker struct {
 	services []Service
 	def      *entrypoint
 	named    map[string]*entrypoint
+	remote   Transport // set for a worker that runs elsewhere
 }
 
 // entrypoint is one registered constructor with its method table, built once.
@@ -158,6 +159,9 @@ func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) 
 	}
 	ptr := reflect.PointerTo(c.typ)
 	ep := &entrypoint{worker: wk, name: name, ctor: c, table: method.Build(ptr, excluded)}
+	if err := attachDispatch(ep); err != nil {
+		return nil, err
+	}
 	if m, ok := ptr.MethodByName("Fetch"); ok {
 		if _, ok := reflect.Zero(ptr).Interface().(fetcher); !ok {
 			return nil, fmt.Errorf("%w: type %s: method %s must be Fetch(*http.Request) (*http.Response, error)", ErrInvalidWorker, c.typ, m.Type)
@@ -186,6 +190,13 @@ func (r *Registry) lookup(s Service, from string) (*entrypoint, error) {
 	r.mu.RUnlock()
 	if wk == nil {
 		return nil, newError(ErrServiceNotFound, "%sservice %q is not registered%s", bindingPrefix(s, from), s.Service, r.known())
+	}
+	if wk.remote != nil {
+		ep := s.Entrypoint
+		if ep == "default" {
+			ep = ""
+		}
+		return wk.remoteEntrypoint(ep), nil
 	}
 	if s.Entrypoint == "" || s.Entrypoint == "default" {
 		if wk.def == nil {
@@ -261,9 +272,13 @@ func (r *Registry) Close(ctx context.Context) error {
 	idle := r.track.close()
 	var err error
 	select {
-	case <-idle:
-	case <-ctx.Done():
-		err = ctx.Err()
+	case <-idle: // nothing to wait for: a done ctx cut nothing short
+	default:
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
 	r.stop()
 	r.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
 var (
@@ -27,6 +29,18 @@ type Method struct {
 	Result   reflect.Type // nil when the method returns no value
 	Error    bool         // the last result is an error
 	Problem  string       // why the method cannot be called over RPC; "" when it can
+	Fast     shim.Func    // calls the method without reflection; nil when only reflection can
+	Plain    []bool       // per parameter: its values need no copy
+}
+
+// Param returns the type of argument i (the element type for the variadic
+// part) and whether its values need no copy.
+func (m *Method) Param(i int) (reflect.Type, bool) {
+	last := len(m.Params) - 1
+	if m.Variadic && i >= last {
+		return m.Params[last].Elem(), m.Plain[last]
+	}
+	return m.Params[i], m.Plain[i]
 }
 
 // A Table holds the RPC methods of one entrypoint type.

@@ -1,0 +1,132 @@
+package workers
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"sync"
+
+	"github.com/seed-29c11ff2/workers/internal/shim"
+)
+
+// This file is the API that code written by cmd/workersgen calls. Users do
+// not call it by hand.
+
+// GeneratedV1 is referred to by code that workersgen writes, so that a file
+// from an incompatible workersgen fails to compile.
+const GeneratedV1 = 1
+
+// Args are the arguments of one call, already converted to the method's
+// parameter types and copied; a dispatcher reads them with At.
+type Args = shim.Args
+
+// Dispatcher is a reflection-free method table for the worker type T,
+// written by workersgen. Hash digests T's RPC method set as it was when the
+// code was generated: [Registry.Register] refuses T when its methods have
+// changed since, so stale generated code never calls the wrong method.
+type Dispatcher[T any] struct {
+	Hash    string
+	Methods map[string]func(w *T, ctx context.Context, args Args) (any, error)
+}
+
+type dispatcher struct {
+	hash    string
+	methods map[string]shim.Func
+}
+
+var dispatchers sync.Map // reflect.Type of T -> *dispatcher
+
+// RegisterDispatcher records the generated dispatcher of T; the registry
+// uses it for every worker of type T registered afterwards. Generated code
+// calls it from an init function.
+func RegisterDispatcher[T any](d Dispatcher[T]) {
+	fns := make(map[string]shim.Func, len(d.Methods))
+	for name, fn := range d.Methods {
+		fns[name] = func(recv any, ctx context.Context, args Args) (any, error) {
+			return fn(recv.(*T), ctx, args)
+		}
+	}
+	dispatchers.Store(reflect.TypeFor[T](), &dispatcher{hash: d.Hash, methods: fns})
+}
+
+// attachDispatch gives each method of ep its fastest way to be called: the
+// generated dispatcher when there is one (refusing a stale one), else a shim
+// for common shapes; methods with neither are called by reflection.
+func attachDispatch(ep *entrypoint) error {
+	for _, m := range ep.table.Methods {
+		m.Plain = make([]bool, len(m.Params))
+		for i, pt := range m.Params {
+			if m.Variadic && i == len(m.Params)-1 {
+				pt = pt.Elem()
+			}
+			needs, ok := copier.NeedsCopy(pt)
+			m.Plain[i] = ok && !needs
+		}
+	}
+	if v, ok := dispatchers.Load(ep.ctor.typ); ok {
+		d := v.(*dispatcher)
+		if got := ep.table.Hash(); got != d.hash {
+			return fmt.Errorf("%w: type %s: its generated code (workers_gen.go) is stale: the method set has changed since it was generated (hash %s, now %s); run go generate",
+				ErrInvalidWorker, ep.ctor.typ, d.hash, got)
+		}
+		for name, m := range ep.table.Methods {
+			if m.Problem == "" {
+				m.Fast = d.methods[name]
+			}
+		}
+		return nil
+	}
+	if ep.ctor.shim == nil {
+		return nil
+	}
+	for _, m := range ep.table.Methods {
+		if m.Problem == "" && len(m.Params) <= 2 {
+			m.Fast = ep.ctor.shim(m.Func.Interface())
+		}
+	}
+	return nil
+}
+
+// Invoke calls fn on a fresh instance of the entrypoint b targets, with all
+// the runtime's rules for a call (context, depth, props, Close, panics), when
+// that entrypoint is local and of type T. local is false otherwise (a remote
+// worker, another type, an unknown service), and the generated client then
+// calls through [Binding.Call], which reports any error. Generated typed
+// clients call it.
+func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T, ctx context.Context) error) (local bool, err error) {
+	ep, err := b.resolve()
+	if err != nil || ep.ctor.typ != reflect.TypeFor[T]() {
+		return false, nil
+	}
+	c, err := b.reg.begin(ctx, b, ep, method)
+	if err != nil {
+		return true, err
+	}
+	defer b.reg.track.done()
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack(), where: fmt.Sprintf("%s method %q", ep.display, method)}
+		}
+	}()
+	inst, err := ep.instance(c)
+	if err != nil {
+		return true, err
+	}
+	return true, fn(inst.(*T), c)
+}
+
+// Copy returns a copy of v with the copy semantics of a call (see
+// [Binding.Call]). Generated clients copy arguments and results with it.
+func Copy[V any](v V) (V, error) {
+	if needs, ok := copier.NeedsCopy(reflect.TypeFor[V]()); ok && !needs {
+		return v, nil
+	}
+	var out V
+	c, err := copier.CopyValue(reflect.ValueOf(&v).Elem())
+	if err != nil {
+		return out, newError(ErrInvalidArgument, "%v", err)
+	}
+	reflect.ValueOf(&out).Elem().Set(c)
+	return out, nil
+}
