@@ -72,6 +72,9 @@ type PanicError struct {
 }
 
 func (e *PanicError) Error() string {
+	if e.where == "" {
+		return fmt.Sprintf("workers: panic: %v", e.Value)
+	}
 	return fmt.Sprintf("workers: %s panicked: %v", e.where, e.Value)
 }
 
