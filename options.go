@@ -13,6 +13,7 @@ type options struct {
 	origin   http.Handler
 	maxDepth int
 	stateDir string
+	dialer   Dialer
 }
 
 type optionFunc func(*options)

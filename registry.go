@@ -42,9 +42,10 @@ type Registry struct {
 	drain context.Context // canceled when Close gives up waiting
 	stop  context.CancelFunc
 
-	mu      sync.RWMutex
-	workers map[string]*worker
-	closers []io.Closer // bindings the registry opened, closed by Close
+	mu        sync.RWMutex
+	workers   map[string]*worker
+	closers   []io.Closer          // bindings the registry opened, closed by Close
+	databases map[string]*sharedDB // D1 files opened by RegisterConfig, by path
 }
 
 type worker struct {

@@ -1,0 +1,281 @@
+package workers
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/seed-29c11ff2/workers/internal/wrangler"
+)
+
+// Config is a worker's wrangler configuration (wrangler.toml, wrangler.json
+// or wrangler.jsonc), as [LoadConfig] reads it.
+type Config struct {
+	Name               string         // the worker's name (required)
+	Main               string         // the entry module; recorded, never executed
+	CompatibilityDate  string         // YYYY-MM-DD
+	CompatibilityFlags []string       //
+	Vars               map[string]any // [vars]: strings or JSON-like values
+	Services           []ServiceConfig
+	D1Databases        []D1DatabaseConfig
+	Path               string   // the file the config was loaded from
+	Warnings           []string // keys that were ignored, as wrangler warns about them
+}
+
+// ServiceConfig is one entry of services (either TOML form).
+type ServiceConfig struct {
+	Binding    string
+	Service    string
+	Entrypoint string
+	Props      map[string]any
+	// Address is this project's extension, not a wrangler key: the URL of a
+	// worker that runs in another process. See [WithDialer].
+	Address string
+}
+
+// D1DatabaseConfig is one [[d1_databases]] entry.
+type D1DatabaseConfig struct {
+	Binding         string
+	DatabaseName    string
+	DatabaseID      string
+	MigrationsDir   string // relative to the config file; default "migrations"
+	MigrationsTable string // default "d1_migrations"
+}
+
+// ErrInvalidConfig: a configuration file could not be used; the message
+// names the file and the key or line.
+var ErrInvalidConfig = errors.New("workers: invalid configuration")
+
+// LoadConfig reads a wrangler configuration file: wrangler.toml,
+// wrangler.json or wrangler.jsonc (comments and trailing commas allowed).
+// A bad file is an error that names the file and the key or line and wraps
+// [ErrInvalidConfig]; keys this package does not run (routes, kv_namespaces,
+// [env.*], ...) become Warnings, as wrangler warns about them.
+func LoadConfig(path string) (*Config, error) {
+	f, err := wrangler.Load(path)
+	if err != nil {
+		var we *wrangler.Error
+		if errors.As(err, &we) {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+		}
+		return nil, fmt.Errorf("workers: load config: %w", err)
+	}
+	cfg := &Config{
+		Name: f.Name, Main: f.Main, CompatibilityDate: f.CompatibilityDate,
+		CompatibilityFlags: f.CompatibilityFlags, Vars: f.Vars, Path: path, Warnings: f.Warnings,
+	}
+	for _, s := range f.Services {
+		cfg.Services = append(cfg.Services, ServiceConfig(s))
+	}
+	for _, d := range f.D1Databases {
+		cfg.D1Databases = append(cfg.D1Databases, D1DatabaseConfig(d))
+	}
+	return cfg, nil
+}
+
+// RegisterConfig registers code under cfg.Name with everything the config
+// declares added to it: vars, service bindings (with entrypoints and props)
+// and D1 databases, opened in SQLite files under .wrangler/state/d1 beside
+// the config (or under [WithStateDir]) with their migrations applied. The
+// registry closes the databases on Close. Service entries with an address
+// register a remote worker through the registry's dialer ([WithDialer]).
+// Warnings of the config are logged.
+//
+// D1 needs package d1 linked in: import it, as database/sql needs a driver.
+func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
+	if cfg == nil {
+		return fmt.Errorf("%w: nil Config", ErrInvalidConfig)
+	}
+	file := cfg.Path
+	if file == "" {
+		file = "config"
+	}
+	if cfg.Name == "" {
+		return fmt.Errorf("%w: %s: name: missing", ErrInvalidConfig, file)
+	}
+	for _, w := range cfg.Warnings {
+		r.logger().Warn("workers: config: "+w, "worker", cfg.Name)
+	}
+	w := code
+	w.Vars = merge(code.Vars, cfg.Vars)
+	w.Bindings = merge(code.Bindings, nil)
+	w.Services = append([]Service(nil), code.Services...)
+	for _, s := range cfg.Services {
+		svc := Service{Binding: s.Binding, Service: s.Service, Entrypoint: s.Entrypoint}
+		if s.Props != nil {
+			svc.Props = s.Props
+		}
+		w.Services = append(w.Services, svc)
+		if s.Address != "" {
+			if err := r.dialRemote(file, s); err != nil {
+				return err
+			}
+		}
+	}
+	var opened []io.Closer
+	fail := func(err error) error {
+		for _, c := range opened {
+			r.release(c)
+		}
+		return err
+	}
+	for i, d := range cfg.D1Databases {
+		if _, taken := w.Bindings[d.Binding]; taken {
+			return fail(fmt.Errorf("%w: %s: d1_databases[%d].binding: %q is already a binding of the code", ErrInvalidConfig, file, i, d.Binding))
+		}
+		db, err := r.openD1(cfg, d)
+		if err != nil {
+			return fail(fmt.Errorf("%w: %s: d1_databases[%d] (%s): %v", ErrInvalidConfig, file, i, d.Binding, err))
+		}
+		opened = append(opened, db)
+		w.Bindings[d.Binding] = db
+	}
+	if err := r.Register(cfg.Name, w); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+func merge(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// A Dialer makes the [Transport] to a worker that runs elsewhere, for a
+// service entry with an address. Package remote provides one.
+type Dialer func(service, address string) (Transport, error)
+
+// WithDialer sets how [Registry.RegisterConfig] reaches a service whose
+// config entry has an address.
+func WithDialer(d Dialer) Option {
+	return optionFunc(func(o *options) { o.dialer = d })
+}
+
+func (r *Registry) dialRemote(file string, s ServiceConfig) error {
+	r.mu.RLock()
+	wk := r.workers[s.Service]
+	r.mu.RUnlock()
+	if wk != nil {
+		if wk.remote == nil {
+			return fmt.Errorf("%w: %s: service %q has address %q, but a local worker of that name is registered", ErrInvalidConfig, file, s.Service, s.Address)
+		}
+		return nil // another config reached it already
+	}
+	if r.opts.dialer == nil {
+		return fmt.Errorf("%w: %s: service %q has address %q, but the registry has no dialer: create it with workers.WithDialer(remote.Dialer(...))", ErrInvalidConfig, file, s.Service, s.Address)
+	}
+	t, err := r.opts.dialer(s.Service, s.Address)
+	if err != nil {
+		return fmt.Errorf("%w: %s: service %q at %q: %v", ErrInvalidConfig, file, s.Service, s.Address, err)
+	}
+	return r.RegisterRemote(s.Service, t)
+}
+
+// D1Opener opens the SQLite file of a D1 database and applies the
+// migrations in migrationsDir (which may not exist). Package d1 installs one
+// with [RegisterD1Opener] when it is imported.
+type D1Opener func(file, migrationsDir string, cfg D1DatabaseConfig) (io.Closer, error)
+
+var (
+	d1Mu     sync.RWMutex
+	d1Opener D1Opener
+)
+
+// RegisterD1Opener installs the opener [Registry.RegisterConfig] uses for
+// d1_databases. Package d1 calls it from an init function.
+func RegisterD1Opener(open D1Opener) {
+	d1Mu.Lock()
+	defer d1Mu.Unlock()
+	d1Opener = open
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// openD1 opens (or shares, when another config of this registry opened the
+// same file) the database of one d1_databases entry.
+func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
+	d1Mu.RLock()
+	open := d1Opener
+	d1Mu.RUnlock()
+	if open == nil {
+		return nil, errors.New(`D1 is not linked in: import _ "github.com/seed-29c11ff2/workers/d1"`)
+	}
+	dir := filepath.Dir(cfg.Path)
+	state := r.opts.stateDir
+	if state == "" {
+		state = filepath.Join(dir, ".wrangler", "state")
+	}
+	name := d.DatabaseName
+	if name == "" {
+		name = d.Binding
+	}
+	file := filepath.Join(state, "d1", unsafeName.ReplaceAllString(name, "_")+".sqlite")
+	migrations := d.MigrationsDir
+	if migrations == "" {
+		migrations = "migrations"
+	}
+	if !filepath.IsAbs(migrations) {
+		migrations = filepath.Join(dir, migrations)
+	}
+	if _, err := os.Stat(migrations); errors.Is(err, fs.ErrNotExist) {
+		migrations = ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if db, ok := r.databases[file]; ok {
+		db.refs++
+		return db.c, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return nil, err
+	}
+	c, err := open(file, migrations, d)
+	if err != nil {
+		return nil, err
+	}
+	if r.databases == nil {
+		r.databases = map[string]*sharedDB{}
+	}
+	r.databases[file] = &sharedDB{c: c, refs: 1}
+	r.closers = append(r.closers, c)
+	return c, nil
+}
+
+type sharedDB struct {
+	c    io.Closer
+	refs int
+}
+
+// release undoes one openD1 when registration fails after it.
+func (r *Registry) release(c io.Closer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for file, db := range r.databases {
+		if db.c != c {
+			continue
+		}
+		if db.refs--; db.refs > 0 {
+			return
+		}
+		delete(r.databases, file)
+		for i, cl := range r.closers {
+			if cl == c {
+				r.closers = append(r.closers[:i], r.closers[i+1:]...)
+				break
+			}
+		}
+		_ = c.Close()
+		return
+	}
+}

@@ -1,0 +1,294 @@
+package wrangler
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+	"github.com/tailscale/hujson"
+)
+
+// A decoder turns one file into the generic tree that validation walks:
+// map[string]any for tables and objects, []any for arrays, and scalars as
+// the parsers deliver them (json.Number for JSON numbers; int64, float64 and
+// date types for TOML). It also collects warnings and builds errors.
+type decoder struct {
+	file   string
+	format format
+
+	// For JSON only: the input and its syntax tree, kept so that errors
+	// about a key can point at its line and column.
+	data []byte
+	tree *hujson.Value
+
+	warnings []string
+}
+
+func (d *decoder) decodeTOML(data []byte) (any, error) {
+	var root map[string]any
+	err := toml.Unmarshal(data, &root)
+	if err != nil {
+		e := &Error{File: d.file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
+		if de, ok := errors.AsType[*toml.DecodeError](err); ok {
+			e.Line, e.Column = de.Position()
+			var p *keyPath
+			for _, k := range de.Key() {
+				p = p.key(k)
+			}
+			e.Key = p.String()
+		}
+		return nil, e
+	}
+	if root == nil {
+		root = map[string]any{}
+	}
+	return root, nil
+}
+
+// hujsonPos picks the position out of a hujson error, which has no other
+// way to report it.
+var hujsonPos = regexp.MustCompile(`^hujson: line (\d+), column (\d+): `)
+
+func (d *decoder) decodeJSON(data []byte) (any, error) {
+	if off := tooDeep(data); off >= 0 {
+		line, col := lineColumn(data, off)
+		return nil, &Error{File: d.file, Line: line, Column: col,
+			Msg: fmt.Sprintf("arrays and objects nested more than %d deep", maxDepth)}
+	}
+	// hujson edits comments away in place; the caller's bytes are not ours.
+	data = bytes.Clone(data)
+	v, err := hujson.Parse(data)
+	if err != nil {
+		e := &Error{File: d.file, Msg: err.Error()}
+		if m := hujsonPos.FindStringSubmatch(e.Msg); m != nil {
+			e.Line, _ = strconv.Atoi(m[1])
+			e.Column, _ = strconv.Atoi(m[2])
+			e.Msg = e.Msg[len(m[0]):]
+		}
+		return nil, e
+	}
+	// Standardize blanks comments and trailing commas but keeps newlines
+	// and offsets, so positions found in the tree still fit d.data.
+	v.Standardize()
+	d.data, d.tree = data, &v
+
+	dec := json.NewDecoder(bytes.NewReader(v.Pack()))
+	dec.UseNumber() // keep integers exact; jsonValue decides int64 or float64
+	var root any
+	if err := dec.Decode(&root); err != nil {
+		e := &Error{File: d.file, Msg: strings.TrimPrefix(err.Error(), "json: ")}
+		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
+			e.Line, e.Column = lineColumn(d.data, int(se.Offset))
+		}
+		return nil, e
+	}
+	d.duplicates(d.tree, nil)
+	return root, nil
+}
+
+// maxDepth bounds the nesting of arrays and objects, as it is bounded in
+// encoding/json and, for arrays and inline tables, in go-toml.
+const maxDepth = 10000
+
+// tooDeep returns the offset of the first bracket in a JSONC document that
+// is nested deeper than maxDepth, or -1. hujson recurses once per level
+// with no limit of its own, so a few megabytes of "[" would overflow the
+// stack; this guard runs first. Brackets can hide only in strings and
+// comments, which it skips.
+func tooDeep(b []byte) int {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+		case '/':
+			switch {
+			case bytes.HasPrefix(b[i:], []byte("//")):
+				j := bytes.IndexByte(b[i:], '\n')
+				if j < 0 {
+					return -1
+				}
+				i += j
+			case bytes.HasPrefix(b[i:], []byte("/*")):
+				j := bytes.Index(b[i+2:], []byte("*/"))
+				if j < 0 {
+					return -1
+				}
+				i += 2 + j + 1
+			}
+		case '[', '{':
+			if depth++; depth > maxDepth {
+				return i
+			}
+		case ']', '}':
+			depth = max(0, depth-1)
+		}
+	}
+	return -1
+}
+
+// duplicates warns about keys repeated within one JSON object. TOML forbids
+// them; JSON parsers, wrangler's included, silently keep the last.
+func (d *decoder) duplicates(v *hujson.Value, p *keyPath) {
+	switch t := v.Value.(type) {
+	case *hujson.Object:
+		seen := make(map[string]bool, len(t.Members))
+		for i := range t.Members {
+			m := &t.Members[i]
+			lit, _ := m.Name.Value.(hujson.Literal)
+			name := lit.String()
+			if seen[name] {
+				line, col := lineColumn(d.data, m.Name.StartOffset)
+				d.warn(&Error{File: d.file, Key: p.key(name).String(), Line: line, Column: col,
+					Msg: "duplicate key; the last one wins"})
+			}
+			seen[name] = true
+			d.duplicates(&m.Value, p.key(name))
+		}
+	case *hujson.Array:
+		for i := range t.Elements {
+			d.duplicates(&t.Elements[i], p.item(i))
+		}
+	}
+}
+
+// position returns the line and column of the value at p, or of its
+// nearest ancestor present in the file when p itself is missing. With name
+// set it points at the key rather than the value. It knows positions only
+// for JSON files.
+func (d *decoder) position(p *keyPath, name bool) (line, column int) {
+	if d.tree == nil {
+		return 0, 0
+	}
+	v := d.tree
+	off := v.StartOffset
+	for _, e := range p.elems() {
+		var next *hujson.Value
+		nameOff := 0
+		switch t := v.Value.(type) {
+		case *hujson.Object:
+			if e.index >= 0 {
+				break
+			}
+			// The last of duplicate members is the one decoded.
+			for i := len(t.Members) - 1; i >= 0; i-- {
+				if lit, _ := t.Members[i].Name.Value.(hujson.Literal); lit.String() == e.name {
+					next, nameOff = &t.Members[i].Value, t.Members[i].Name.StartOffset
+					break
+				}
+			}
+		case *hujson.Array:
+			if e.index >= 0 && e.index < len(t.Elements) {
+				next = &t.Elements[e.index]
+				nameOff = next.StartOffset
+			}
+		}
+		if next == nil {
+			break
+		}
+		v, off = next, next.StartOffset
+		if name {
+			off = nameOff
+		}
+	}
+	return lineColumn(d.data, off)
+}
+
+// lineColumn converts a byte offset into a 1-based line and byte column.
+func lineColumn(data []byte, off int) (line, column int) {
+	off = max(0, min(off, len(data)))
+	line = 1 + bytes.Count(data[:off], []byte("\n"))
+	column = off - bytes.LastIndexByte(data[:off], '\n')
+	return line, column
+}
+
+// jsonValue converts a decoded value to the JSON-like types documented on
+// File.Vars, so that TOML and JSON agree.
+func (d *decoder) jsonValue(v any, p *keyPath, depth int) (any, error) {
+	switch v := v.(type) {
+	case nil, string, bool, int64:
+		return v, nil
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, d.errorf(p, "%v cannot be represented in JSON", v)
+		}
+		return v, nil
+	case json.Number:
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			return n, nil
+		}
+		// Like JavaScript, keep integers too large for int64 as floats.
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return nil, d.errorf(p, "number %s is out of range", v)
+		}
+		return f, nil
+	case time.Time:
+		return v.Format(time.RFC3339Nano), nil
+	case toml.LocalDate, toml.LocalTime, toml.LocalDateTime:
+		return fmt.Sprint(v), nil
+	case []any:
+		if depth >= maxDepth {
+			return nil, d.errorf(p, "nested more than %d deep", maxDepth)
+		}
+		out := make([]any, len(v))
+		for i, e := range v {
+			x, err := d.jsonValue(e, p.item(i), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = x
+		}
+		return out, nil
+	case map[string]any:
+		if depth >= maxDepth {
+			// TOML's dotted keys and [a.b.c] headers nest without limit.
+			return nil, d.errorf(p, "nested more than %d deep", maxDepth)
+		}
+		return d.jsonObject(v, p, depth+1)
+	}
+	return nil, d.errorf(p, "unsupported value of type %T", v)
+}
+
+func (d *decoder) jsonObject(m map[string]any, p *keyPath, depth int) (map[string]any, error) {
+	out := make(map[string]any, len(m))
+	for _, k := range sortedKeys(m) { // sorted, so the first error is always the same
+		x, err := d.jsonValue(m[k], p.key(k), depth)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = x
+	}
+	return out, nil
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (d *decoder) errorf(p *keyPath, format string, args ...any) *Error {
+	e := &Error{File: d.file, Key: p.String(), Msg: fmt.Sprintf(format, args...)}
+	e.Line, e.Column = d.position(p, false)
+	return e
+}
+
+func (d *decoder) warn(e *Error) {
+	d.warnings = append(d.warnings, e.Error())
+}
