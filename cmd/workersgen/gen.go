@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
 	"go/format"
+	"go/parser"
+	"go/token"
 	"go/types"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,16 +20,21 @@ import (
 
 const workersPath = "github.com/seed-29c11ff2/workers"
 
-// Generate returns the source of workers_gen.go for the package in dir, or
-// nil when no type there embeds workers.Entrypoint.
-func Generate(dir string) ([]byte, error) {
+// Generate returns the source of the file out (workers_gen.go) for the
+// package in dir, or nil when no type there embeds workers.Entrypoint.
+func Generate(dir, out string) ([]byte, error) {
 	cfg := &packages.Config{
-		Mode:  packages.NeedName | packages.NeedTypes | packages.NeedImports | packages.NeedDeps | packages.NeedSyntax | packages.NeedTypesInfo,
-		Dir:   dir,
-		Tests: false,
-		// The file being generated may be stale or broken; leave it out so
-		// that the package type-checks without it.
-		ParseFile: nil,
+		Mode: packages.NeedName | packages.NeedTypes | packages.NeedImports | packages.NeedDeps | packages.NeedSyntax | packages.NeedTypesInfo,
+		Dir:  dir,
+		// The file being regenerated may be stale and no longer compile:
+		// read only its package clause, so the package type-checks without it.
+		ParseFile: func(fset *token.FileSet, filename string, src []byte) (*ast.File, error) {
+			mode := parser.AllErrors | parser.ParseComments
+			if filepath.Base(filename) == filepath.Base(out) {
+				mode = parser.PackageClauseOnly
+			}
+			return parser.ParseFile(fset, filename, src, mode)
+		},
 	}
 	pkgs, err := packages.Load(cfg, ".")
 	if err != nil {

@@ -45,7 +45,7 @@ func main() {
 }
 
 func run(dir, out string, check bool) error {
-	src, err := Generate(dir)
+	src, err := Generate(dir, out)
 	if err != nil {
 		return err
 	}

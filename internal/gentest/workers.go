@@ -1,5 +1,6 @@
-// Package gentest holds worker types of many method shapes for testing the
-// code workersgen writes against the reflective path.
+// Package gentest holds a worker of many method shapes, twice: Calc here
+// with code from workersgen, and plain.Calc without, so that one test suite
+// can hold the generated path to the reflective one.
 package gentest
 
 import (
@@ -13,31 +14,38 @@ import (
 
 //go:generate go run github.com/seed-29c11ff2/workers/cmd/workersgen
 
+// Calc is the worker with generated code.
+type Calc struct {
+	workers.Entrypoint
+	Methods
+}
+
 // Point is a struct argument that must be copied.
 type Point struct {
 	X, Y int
 	Tags []string
 }
 
-// ErrNegative is returned by Calc.Sqrt for negative input.
+// ErrNegative is returned by Sqrt for negative input.
 var ErrNegative = errors.New("negative")
 
-// Base is a user base type whose methods are promoted to Calc.
-type Base struct{}
+// NegativeError is a custom error type, for errors.As across a call.
+type NegativeError struct{ Value float64 }
 
-// Version is promoted from Base.
-func (Base) Version() string { return "v1" }
+func (e *NegativeError) Error() string { return "negative input" }
 
-// Calc exercises many method shapes.
-type Calc struct {
-	workers.Entrypoint
-	Base
+// Shared is data the callee holds; a caller that changes a result must not
+// change it.
+var Shared = []int{1, 2, 3}
+
+// Methods are the RPC methods, promoted into both Calc types.
+type Methods struct {
 	calls int
 }
 
-func (c *Calc) Add(a, b int) int { return a + b }
+func (m *Methods) Add(a, b int) int { return a + b }
 
-func (c *Calc) Sum(xs ...int) int {
+func (m *Methods) Sum(xs ...int) int {
 	t := 0
 	for _, x := range xs {
 		t += x
@@ -45,53 +53,64 @@ func (c *Calc) Sum(xs ...int) int {
 	return t
 }
 
-func (c *Calc) Join(sep string, parts ...string) string { return strings.Join(parts, sep) }
+func (m *Methods) Join(sep string, parts ...string) string { return strings.Join(parts, sep) }
 
-func (c *Calc) Sqrt(x float64) (float64, error) {
+func (m *Methods) Sqrt(x float64) (float64, error) {
 	if x < 0 {
-		return 0, ErrNegative
+		return 0, errors.Join(ErrNegative, &NegativeError{Value: x})
 	}
 	r := x
-	for range 20 {
+	for range 30 {
+		if r == 0 {
+			break
+		}
 		r = (r + x/r) / 2
 	}
 	return r, nil
 }
 
-func (c *Calc) Move(p Point, dx int) Point {
+func (m *Methods) Move(p Point, dx int) Point {
 	p.X += dx
 	p.Tags = append(p.Tags, "moved")
 	return p
 }
 
-func (c *Calc) Mutate(p *Point) { p.X = -1 }
-
-func (c *Calc) Greeting(ctx context.Context) (string, error) {
-	if v, ok := ctx.Value(key{}).(string); ok {
-		return "hello " + v, nil
-	}
-	return "hello", nil
+func (m *Methods) Mutate(p *Point, xs []int, kv map[string]int) {
+	p.X = -1
+	xs[0] = -1
+	kv["k"] = -1
 }
 
-func (c *Calc) Props() any { return c.Ctx.Props() }
+func (m *Methods) Held() []int { return Shared }
 
-func (c *Calc) Count() int { c.calls++; return c.calls }
+func (m *Methods) Greeting(ctx context.Context, name string) (string, error) {
+	if v, ok := ctx.Value(key{}).(string); ok {
+		return v + " " + name, nil
+	}
+	return "hello " + name, nil
+}
 
-func (c *Calc) Fail() error { return io.ErrUnexpectedEOF }
+func (m *Methods) Props(ctx context.Context) any { return ctx.(*workers.Ctx).Props() }
 
-func (c *Calc) Panic() { panic("boom") }
+func (m *Methods) Depth(ctx context.Context) int { return ctx.(*workers.Ctx).Depth() }
 
-func (c *Calc) Nothing() {}
+func (m *Methods) Count() int { m.calls++; return m.calls }
 
-func (c *Calc) Apply(f func(int) int, x int) int { return f(x) }
+func (m *Methods) Fail() error { return io.ErrUnexpectedEOF }
 
-func (c *Calc) Lookup(m map[string][]int, k string) []int { return m[k] }
+func (m *Methods) Panic() { panic("boom") }
 
-func (c *Calc) Bad() (int, int) { return 1, 2 }
+func (m *Methods) Nothing() {}
+
+func (m *Methods) Apply(f func(int) int, x int) int { return f(x) }
+
+func (m *Methods) Lookup(kv map[string][]int, k string) []int { return kv[k] }
+
+func (m *Methods) Bad() (int, int) { return 1, 2 }
 
 type key struct{}
 
-// WithName puts a name in ctx for Greeting.
-func WithName(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, key{}, name)
+// WithGreeting puts a greeting in ctx for Greeting.
+func WithGreeting(ctx context.Context, greeting string) context.Context {
+	return context.WithValue(ctx, key{}, greeting)
 }

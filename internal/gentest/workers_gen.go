@@ -13,7 +13,7 @@ var _ = workers.GeneratedV1
 
 func init() {
 	workers.RegisterDispatcher(workers.Dispatcher[Calc]{
-		Hash: "c5e5f45e3d914359",
+		Hash: "e5a28e68f0e79d39",
 		Methods: map[string]func(w *Calc, ctx context.Context, args workers.Args) (any, error){
 			"Add": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(int)
@@ -28,15 +28,22 @@ func init() {
 			"Count": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				return w.Count(), nil
 			},
+			"Depth": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+				return w.Depth(ctx), nil
+			},
 			"Fail": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				return nil, w.Fail()
 			},
 			"Greeting": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				r, err := w.Greeting(ctx)
+				a0, _ := args.At(0).(string)
+				r, err := w.Greeting(ctx, a0)
 				if err != nil {
 					return nil, err
 				}
 				return r, nil
+			},
+			"Held": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+				return w.Held(), nil
 			},
 			"Join": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(string)
@@ -58,7 +65,9 @@ func init() {
 			},
 			"Mutate": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(*Point)
-				w.Mutate(a0)
+				a1, _ := args.At(1).([]int)
+				a2, _ := args.At(2).(map[string]int)
+				w.Mutate(a0, a1, a2)
 				return nil, nil
 			},
 			"Nothing": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
@@ -70,7 +79,7 @@ func init() {
 				return nil, nil
 			},
 			"Props": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				return w.Props(), nil
+				return w.Props(ctx), nil
 			},
 			"Sqrt": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(float64)
@@ -86,9 +95,6 @@ func init() {
 					rest[i], _ = args.At(0 + i).(int)
 				}
 				return w.Sum(rest...), nil
-			},
-			"Version": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				return w.Version(), nil
 			},
 		},
 	})
@@ -148,6 +154,20 @@ func (c *CalcClient) Count(ctx context.Context) (int, error) {
 	return r, err
 }
 
+// Depth calls Calc.Depth.
+func (c *CalcClient) Depth(ctx context.Context) (int, error) {
+	var r int
+	local, err := workers.Invoke(ctx, c.b, "Depth", func(w *Calc, ctx context.Context) (err error) {
+		r = w.Depth(ctx)
+		r, err = workers.Copy(r)
+		return err
+	})
+	if !local {
+		return workers.Call[int](ctx, c.b, "Depth")
+	}
+	return r, err
+}
+
 // Fail calls Calc.Fail.
 func (c *CalcClient) Fail(ctx context.Context) error {
 	local, err := workers.Invoke(ctx, c.b, "Fail", func(w *Calc, ctx context.Context) (err error) {
@@ -161,17 +181,31 @@ func (c *CalcClient) Fail(ctx context.Context) error {
 }
 
 // Greeting calls Calc.Greeting.
-func (c *CalcClient) Greeting(ctx context.Context) (string, error) {
+func (c *CalcClient) Greeting(ctx context.Context, a0 string) (string, error) {
 	var r string
 	local, err := workers.Invoke(ctx, c.b, "Greeting", func(w *Calc, ctx context.Context) (err error) {
-		if r, err = w.Greeting(ctx); err != nil {
+		if r, err = w.Greeting(ctx, a0); err != nil {
 			return err
 		}
 		r, err = workers.Copy(r)
 		return err
 	})
 	if !local {
-		return workers.Call[string](ctx, c.b, "Greeting")
+		return workers.Call[string](ctx, c.b, "Greeting", a0)
+	}
+	return r, err
+}
+
+// Held calls Calc.Held.
+func (c *CalcClient) Held(ctx context.Context) ([]int, error) {
+	var r []int
+	local, err := workers.Invoke(ctx, c.b, "Held", func(w *Calc, ctx context.Context) (err error) {
+		r = w.Held()
+		r, err = workers.Copy(r)
+		return err
+	})
+	if !local {
+		return workers.Call[[]int](ctx, c.b, "Held")
 	}
 	return r, err
 }
@@ -230,16 +264,22 @@ func (c *CalcClient) Move(ctx context.Context, a0 Point, a1 int) (Point, error) 
 }
 
 // Mutate calls Calc.Mutate.
-func (c *CalcClient) Mutate(ctx context.Context, a0 *Point) error {
+func (c *CalcClient) Mutate(ctx context.Context, a0 *Point, a1 []int, a2 map[string]int) error {
 	local, err := workers.Invoke(ctx, c.b, "Mutate", func(w *Calc, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
-		w.Mutate(a0)
+		if a1, err = workers.Copy(a1); err != nil {
+			return err
+		}
+		if a2, err = workers.Copy(a2); err != nil {
+			return err
+		}
+		w.Mutate(a0, a1, a2)
 		return nil
 	})
 	if !local {
-		_, err = c.b.Call(ctx, "Mutate", a0)
+		_, err = c.b.Call(ctx, "Mutate", a0, a1, a2)
 		return err
 	}
 	return err
@@ -275,7 +315,7 @@ func (c *CalcClient) Panic(ctx context.Context) error {
 func (c *CalcClient) Props(ctx context.Context) (any, error) {
 	var r any
 	local, err := workers.Invoke(ctx, c.b, "Props", func(w *Calc, ctx context.Context) (err error) {
-		r = w.Props()
+		r = w.Props(ctx)
 		r, err = workers.Copy(r)
 		return err
 	})
@@ -315,20 +355,6 @@ func (c *CalcClient) Sum(ctx context.Context, a0 ...int) (int, error) {
 			all = append(all, v)
 		}
 		return workers.Call[int](ctx, c.b, "Sum", all...)
-	}
-	return r, err
-}
-
-// Version calls Calc.Version.
-func (c *CalcClient) Version(ctx context.Context) (string, error) {
-	var r string
-	local, err := workers.Invoke(ctx, c.b, "Version", func(w *Calc, ctx context.Context) (err error) {
-		r = w.Version()
-		r, err = workers.Copy(r)
-		return err
-	})
-	if !local {
-		return workers.Call[string](ctx, c.b, "Version")
 	}
 	return r, err
 }
