@@ -136,4 +136,3 @@ func (ep *entrypoint) method(name string) (*method.Method, error) {
 	}
 	return m, nil
 }
-

@@ -75,9 +75,14 @@ func (ep *entrypoint) fetchOnce(c *Ctx, req *http.Request) (resp *http.Response,
 }
 
 // RoundTrip implements [http.RoundTripper] with [Binding.Fetch], so that an
-// http.Client can talk to a worker: &http.Client{Transport: binding}.
+// http.Client can talk to a worker: &http.Client{Transport: binding}. As the
+// RoundTripper contract asks, a failed round trip closes the request body.
 func (b *Binding) RoundTrip(req *http.Request) (*http.Response, error) {
-	return b.Fetch(req)
+	resp, err := b.Fetch(req)
+	if err != nil && req != nil && req.Body != nil {
+		_ = req.Body.Close()
+	}
+	return resp, err
 }
 
 // ServeHTTP implements [http.Handler] with [Binding.Fetch], so a worker can

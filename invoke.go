@@ -169,6 +169,12 @@ func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type) 
 		return v, &callError{kind: ErrInvalidArgument, cause: err,
 			msg: fmt.Sprintf("workers: %s method %s: argument %d: %v", ep.display, m.Signature(), i, err)}
 	}
+	if v.Type() != pt {
+		// Assignable, not identical (a json.RawMessage for a []byte): give
+		// it the parameter's own type, which fast shims and generated
+		// dispatchers assert exactly.
+		v = v.Convert(pt)
+	}
 	return v, nil
 }
 

@@ -158,8 +158,12 @@ func (c *Copier) Copy(v any) (any, error) {
 	return out.Interface(), nil
 }
 
-// CopyValue returns a deep copy of v as a value of the same type.
+// CopyValue returns a deep copy of v as a value of the same type. The zero
+// Value (no value at all) copies as itself.
 func (c *Copier) CopyValue(v reflect.Value) (reflect.Value, error) {
+	if !v.IsValid() {
+		return v, nil
+	}
 	if p := c.plan(v.Type()); p == planNone || p == planRef {
 		return v, nil
 	}
