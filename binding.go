@@ -125,7 +125,11 @@ func (ep *entrypoint) method(name string) (*method.Method, error) {
 		if name == "Fetch" {
 			return nil, newError(ErrReservedMethod, "%s: 'Fetch' is a reserved method and cannot be called over RPC; use Binding.Fetch", ep.display)
 		}
-		msg := fmt.Sprintf("%s: The RPC receiver does not implement the method %q.", ep.display, name)
+		where := ep.display
+		if ep.name == "" {
+			where += " (default entrypoint)"
+		}
+		msg := fmt.Sprintf("%s: The RPC receiver does not implement the method %q.", where, name)
 		if hint := ep.table.Suggest(name); hint != "" {
 			msg += fmt.Sprintf(" Did you mean %q?", hint)
 		}

@@ -412,3 +412,33 @@ func TestNamedEntrypoints(t *testing.T) {
 		})
 	}
 }
+
+// Locked embeds a standard library type: its Lock and Unlock are not RPC
+// methods, while the user's own embedded base type stays callable.
+type Locked struct {
+	workers.Entrypoint
+	sync.Mutex
+	userBase
+}
+
+type userBase struct{}
+
+func (userBase) Base() string { return "base" }
+
+func (l *Locked) Own() string { return "own" }
+
+func TestStdlibEmbeddedMethodsNotExposed(t *testing.T) {
+	reg := newRegistry(t)
+	register(t, reg, "locked", workers.Worker{Default: workers.New[Locked]()})
+	b := bind(reg, "locked")
+	for _, m := range []string{"Lock", "Unlock", "TryLock"} {
+		_, err := b.Call(t.Context(), m)
+		assert.ErrorIs(t, err, workers.ErrMethodNotFound, m)
+	}
+	got, err := b.Call(t.Context(), "Base")
+	require.NoError(t, err)
+	assert.Equal(t, "base", got)
+	got, err = b.Call(t.Context(), "Own")
+	require.NoError(t, err)
+	assert.Equal(t, "own", got)
+}

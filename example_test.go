@@ -74,7 +74,7 @@ func ExampleCall() {
 	fmt.Println(err)
 	// Output:
 	// 42 <nil>
-	// workers: service "worker_b": The RPC receiver does not implement the method "add". Did you mean "Add"?
+	// workers: service "worker_b" (default entrypoint): The RPC receiver does not implement the method "add". Did you mean "Add"?
 }
 
 // Greeter reads a [vars] value.

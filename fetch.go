@@ -76,13 +76,32 @@ func (ep *entrypoint) fetchOnce(c *Ctx, req *http.Request) (resp *http.Response,
 
 // RoundTrip implements [http.RoundTripper] with [Binding.Fetch], so that an
 // http.Client can talk to a worker: &http.Client{Transport: binding}. As the
-// RoundTripper contract asks, a failed round trip closes the request body.
+// RoundTripper contract asks, the request body is closed: at once when the
+// round trip fails, else when the response body is.
 func (b *Binding) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := b.Fetch(req)
-	if err != nil && req != nil && req.Body != nil {
-		_ = req.Body.Close()
+	if req == nil || req.Body == nil || req.Body == http.NoBody {
+		return resp, err
 	}
-	return resp, err
+	if err != nil {
+		_ = req.Body.Close()
+		return nil, err
+	}
+	// The worker may stream the request body into its response: close the
+	// request body when the caller is done with the response.
+	resp.Body = &closeBoth{ReadCloser: resp.Body, also: req.Body}
+	return resp, nil
+}
+
+type closeBoth struct {
+	io.ReadCloser
+	also io.Closer
+}
+
+func (c *closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	_ = c.also.Close()
+	return err
 }
 
 // ServeHTTP implements [http.Handler] with [Binding.Fetch], so a worker can

@@ -367,3 +367,17 @@ func TestRoundTripClosesBodyOnError(t *testing.T) {
 		})
 	}
 }
+
+// On success the request body is closed once the response body is, since
+// the worker may stream one into the other.
+func TestRoundTripClosesBodyWithResponse(t *testing.T) {
+	reg, _ := newWeb(t)
+	body := &closeRecorder{Reader: strings.NewReader("data")}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://web/hits", body)
+	require.NoError(t, err)
+	resp, err := bind(reg, "web").RoundTrip(req)
+	require.NoError(t, err)
+	assert.False(t, body.closed.Load(), "closed before the response was read")
+	require.NoError(t, resp.Body.Close())
+	assert.True(t, body.closed.Load(), "the request body was not closed with the response")
+}

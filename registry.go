@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/seed-29c11ff2/workers/internal/method"
@@ -154,12 +156,70 @@ var (
 	}()
 )
 
+// excludedFor adds to excluded the methods t gets by embedding a type of the
+// standard library (a sync.Mutex's Lock, a bytes.Buffer's Write): those are
+// not the worker's RPC surface. Methods of the user's own embedded types stay.
+func excludedFor(t reflect.Type) map[string]bool {
+	var out map[string]bool
+	seen := map[reflect.Type]bool{}
+	level := []reflect.Type{t}
+	for len(level) > 0 {
+		var next []reflect.Type
+		for _, st := range level {
+			for i := range st.NumField() {
+				f := st.Field(i)
+				if !f.Anonymous {
+					continue
+				}
+				et := f.Type
+				if et.Kind() == reflect.Pointer {
+					et = et.Elem()
+				}
+				if et == entrypointType || seen[et] {
+					continue
+				}
+				seen[et] = true
+				if !isStd(et.PkgPath(), t.PkgPath()) {
+					if et.Kind() == reflect.Struct {
+						next = append(next, et)
+					}
+					continue
+				}
+				if out == nil {
+					out = maps.Clone(excluded)
+				}
+				ms := reflect.PointerTo(et)
+				if et.Kind() == reflect.Interface {
+					ms = et
+				}
+				for j := range ms.NumMethod() {
+					out[ms.Method(j).Name] = true
+				}
+			}
+		}
+		level = next
+	}
+	if out == nil {
+		return excluded
+	}
+	return out
+}
+
+// isStd reports whether pkg looks like a standard library package from the
+// point of view of code in user: no dot in its first path element, and not
+// under the user's own first element (a module named "myapp" has no dot).
+func isStd(pkg, user string) bool {
+	root, _, _ := strings.Cut(pkg, "/")
+	userRoot, _, _ := strings.Cut(user, "/")
+	return pkg != "" && !strings.Contains(root, ".") && root != userRoot
+}
+
 func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) {
 	if err := c.check(); err != nil {
 		return nil, err
 	}
 	ptr := reflect.PointerTo(c.typ)
-	ep := &entrypoint{worker: wk, name: name, ctor: c, table: method.Build(ptr, excluded)}
+	ep := &entrypoint{worker: wk, name: name, ctor: c, table: method.Build(ptr, excludedFor(c.typ))}
 	if err := attachDispatch(ep); err != nil {
 		return nil, err
 	}

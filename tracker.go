@@ -33,7 +33,13 @@ func (t *tracker) addTask() bool {
 		t.done()
 		return false
 	}
-	return true
+	select {
+	case <-t.idle: // drained already; the count was raised only by a refused call
+		t.done()
+		return false
+	default:
+		return true
+	}
 }
 
 func (t *tracker) done() {
