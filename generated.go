@@ -119,6 +119,11 @@ func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T,
 // Copy returns a copy of v with the copy semantics of a call (see
 // [Binding.Call]). Generated clients copy arguments and results with it.
 func Copy[V any](v V) (V, error) {
+	switch any(v).(type) {
+	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, string:
+		return v, nil
+	}
 	if needs, ok := copier.NeedsCopy(reflect.TypeFor[V]()); ok && !needs {
 		return v, nil
 	}

@@ -46,8 +46,7 @@ func (c *AdderClient) Add(ctx context.Context, a0 int, a1 int) (int, error) {
 	var r int
 	local, err := workers.Invoke(ctx, c.b, "Add", func(w *Adder, ctx context.Context) (err error) {
 		r = w.Add(a0, a1)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[int](ctx, c.b, "Add", a0, a1)
@@ -63,8 +62,7 @@ func (c *AdderClient) Bytes(ctx context.Context, a0 []byte) (int, error) {
 			return err
 		}
 		r = w.Bytes(a0)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[int](ctx, c.b, "Bytes", a0)

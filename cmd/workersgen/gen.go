@@ -76,6 +76,7 @@ type rpcMethod struct {
 	Params   []param
 	Variadic bool
 	Result   string // "" when none
+	Copy     bool   // the result needs a copy
 	Error    bool
 }
 
@@ -191,13 +192,13 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		if isError(res.At(0).Type()) {
 			m.Error = true
 		} else {
-			m.Result = types.TypeString(res.At(0).Type(), q.qualify)
+			m.Result, m.Copy = types.TypeString(res.At(0).Type(), q.qualify), needsCopy(res.At(0).Type())
 		}
 	case 2:
 		if !isError(res.At(1).Type()) {
 			return nil, "its second result is not error"
 		}
-		m.Result, m.Error = types.TypeString(res.At(0).Type(), q.qualify), true
+		m.Result, m.Copy, m.Error = types.TypeString(res.At(0).Type(), q.qualify), needsCopy(res.At(0).Type()), true
 	default:
 		return nil, fmt.Sprintf("it has %d results", res.Len())
 	}

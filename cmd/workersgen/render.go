@@ -133,10 +133,15 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 			p("return %s", invoke)
 		case !m.Error:
 			p("r = %s", invoke)
-			p("r, err = workers.Copy(r)\nreturn err")
 		default:
 			p("if r, err = %s; err != nil {\nreturn err\n}", invoke)
-			p("r, err = workers.Copy(r)\nreturn err")
+		}
+		if m.Result != "" {
+			if m.Copy {
+				p("r, err = workers.Copy(r)\nreturn err")
+			} else {
+				p("return nil")
+			}
 		}
 		p("})")
 		p("if !local {")

@@ -114,8 +114,7 @@ func (c *CalcClient) Add(ctx context.Context, a0 int, a1 int) (int, error) {
 	var r int
 	local, err := workers.Invoke(ctx, c.b, "Add", func(w *Calc, ctx context.Context) (err error) {
 		r = w.Add(a0, a1)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[int](ctx, c.b, "Add", a0, a1)
@@ -131,8 +130,7 @@ func (c *CalcClient) Apply(ctx context.Context, a0 func(int) int, a1 int) (int, 
 			return err
 		}
 		r = w.Apply(a0, a1)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[int](ctx, c.b, "Apply", a0, a1)
@@ -145,8 +143,7 @@ func (c *CalcClient) Count(ctx context.Context) (int, error) {
 	var r int
 	local, err := workers.Invoke(ctx, c.b, "Count", func(w *Calc, ctx context.Context) (err error) {
 		r = w.Count()
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[int](ctx, c.b, "Count")
@@ -159,8 +156,7 @@ func (c *CalcClient) Depth(ctx context.Context) (int, error) {
 	var r int
 	local, err := workers.Invoke(ctx, c.b, "Depth", func(w *Calc, ctx context.Context) (err error) {
 		r = w.Depth(ctx)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[int](ctx, c.b, "Depth")
@@ -187,8 +183,7 @@ func (c *CalcClient) Greeting(ctx context.Context, a0 string) (string, error) {
 		if r, err = w.Greeting(ctx, a0); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[string](ctx, c.b, "Greeting", a0)
@@ -215,8 +210,7 @@ func (c *CalcClient) Join(ctx context.Context, a0 string, a1 ...string) (string,
 	var r string
 	local, err := workers.Invoke(ctx, c.b, "Join", func(w *Calc, ctx context.Context) (err error) {
 		r = w.Join(a0, a1...)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		all := make([]any, 0, 1+len(a1))
@@ -332,8 +326,7 @@ func (c *CalcClient) Sqrt(ctx context.Context, a0 float64) (float64, error) {
 		if r, err = w.Sqrt(a0); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		return workers.Call[float64](ctx, c.b, "Sqrt", a0)
@@ -346,8 +339,7 @@ func (c *CalcClient) Sum(ctx context.Context, a0 ...int) (int, error) {
 	var r int
 	local, err := workers.Invoke(ctx, c.b, "Sum", func(w *Calc, ctx context.Context) (err error) {
 		r = w.Sum(a0...)
-		r, err = workers.Copy(r)
-		return err
+		return nil
 	})
 	if !local {
 		all := make([]any, 0, 0+len(a0))
