@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"reflect"
 
@@ -33,7 +34,8 @@ type RemoteCall struct {
 
 // RegisterRemote registers a worker that runs elsewhere under name, reached
 // through t. Bindings to name, with any entrypoint, go through t; whether the
-// entrypoint and method exist is decided by the remote side.
+// entrypoint and method exist is decided by the remote side. When t is also
+// an [io.Closer], [Registry.Close] closes it once calls have drained.
 func (r *Registry) RegisterRemote(name string, t Transport) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty worker name", ErrInvalidWorker)
@@ -51,6 +53,10 @@ func (r *Registry) RegisterRemote(name string, t Transport) error {
 		return fmt.Errorf("%w: a worker named %q is already registered", ErrInvalidWorker, name)
 	}
 	r.workers[name] = wk
+	if c, ok := t.(io.Closer); ok {
+		// Its connections are released with the registry's own bindings.
+		r.closers = append(r.closers, c)
+	}
 	return nil
 }
 
