@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Ctx is one invocation's execution context, the Go form of Workers' ctx.
@@ -101,14 +102,15 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 		return
 	}
 	r := c.reg
-	if !r.track.addTask() {
+	s := r.track.shardOf(unsafe.Pointer(c))
+	if !r.track.addTask(s) {
 		r.logger().Error("workers: WaitUntil after Close; task not started", "service", c.ep.label())
 		return
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c))
 	stop := context.AfterFunc(r.drain, cancel)
 	go func() {
-		defer r.track.done()
+		defer r.track.done(s)
 		defer cancel()
 		defer stop()
 		runTask(ctx, r, c.ep.label(), task)

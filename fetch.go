@@ -34,7 +34,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer r.track.done()
+		defer r.end(c)
 		return ep.worker.remote.Fetch(c, &RemoteCall{Service: ep.worker.name, Entrypoint: ep.name, Props: c.props, Depth: c.depth}, req)
 	}
 	if !ep.fetch {
@@ -44,7 +44,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.track.done()
+	defer r.end(c)
 	inner := req.Clone(c)
 	resp, err := ep.fetchOnce(c, inner)
 	if err != nil && c.passThrough.Load() && r.opts.origin != nil {

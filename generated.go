@@ -103,7 +103,7 @@ func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T,
 	if err != nil {
 		return true, err
 	}
-	defer b.reg.track.done()
+	defer b.reg.end(c)
 	defer func() {
 		if v := recover(); v != nil {
 			err = &PanicError{Value: v, Stack: debug.Stack(), where: fmt.Sprintf("%s method %q", ep.display, method)}

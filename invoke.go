@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
+	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/clone"
 	"github.com/seed-29c11ff2/workers/internal/method"
@@ -37,25 +38,30 @@ func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method
 	if depth > r.opts.maxDepth {
 		return nil, newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
 	}
-	if !r.track.begin() {
-		return nil, newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
-	}
 	var c *Ctx
 	if ep.ctor.alloc != nil {
 		c = ep.ctor.alloc()
 	} else {
 		c = new(Ctx)
 	}
+	if !r.track.begin(r.track.shardOf(unsafe.Pointer(c))) {
+		return nil, newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
+	}
 	c.parent, c.reg, c.ep, c.depth = ctx, r, ep, depth
 	if b.svc.Props != nil {
 		p, err := copier.Copy(b.svc.Props)
 		if err != nil {
-			r.track.done()
+			r.end(c)
 			return nil, newError(ErrInvalidArgument, "%s %s: props: %v", ep.display, what(method), err)
 		}
 		c.props = p
 	}
 	return c, nil
+}
+
+// end closes an invocation that begin opened.
+func (r *Registry) end(c *Ctx) {
+	r.track.done(r.track.shardOf(unsafe.Pointer(c)))
 }
 
 // instance returns the fresh receiver of one invocation, with Env and Ctx
@@ -86,7 +92,7 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 	if err != nil {
 		return nil, err
 	}
-	defer r.track.done()
+	defer r.end(c)
 	if m.Fast != nil {
 		in, err := ep.fastArguments(m, args)
 		if err != nil {

@@ -3,57 +3,82 @@ package workers
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
-// tracker counts in-flight calls and WaitUntil tasks without a lock on the
-// call path: one atomic word holds the count and a closed bit.
+// tracker counts in-flight calls and WaitUntil tasks so that Close can wait
+// for them. The count is spread over padded shards, picked from the address
+// of the invocation, so that calls on different cores do not fight over one
+// cache line; Close, which is rare, adds the shards up.
 type tracker struct {
-	state    atomic.Int64
+	shards   [trackerShards]shard
+	closing  atomic.Bool
 	idleOnce sync.Once
 	idle     chan struct{}
 }
 
-const closedBit = int64(1) << 62
+const trackerShards = 16
+
+type shard struct {
+	n atomic.Int64
+	_ [120]byte // a cache line (two on some CPUs) to itself
+}
 
 func newTracker() *tracker { return &tracker{idle: make(chan struct{})} }
 
-// begin counts a new call, or reports false once the registry is closed.
-func (t *tracker) begin() bool {
-	if t.state.Add(1)&closedBit != 0 {
-		t.done()
+// shardOf picks a shard for an invocation. Allocations on different cores
+// come from different spans, so their addresses spread calls over shards.
+func (t *tracker) shardOf(p unsafe.Pointer) *shard {
+	return &t.shards[(uintptr(p)>>9)%trackerShards]
+}
+
+// begin counts a new call, or reports false once the registry is closing.
+func (t *tracker) begin(s *shard) bool {
+	s.n.Add(1)
+	if t.closing.Load() {
+		t.done(s)
 		return false
 	}
 	return true
 }
 
 // addTask counts a WaitUntil task. Tasks started by work still in flight are
-// taken after Close too; only once everything has drained is one refused.
-func (t *tracker) addTask() bool {
-	if t.state.Add(1) == closedBit|1 {
-		t.done()
-		return false
-	}
+// taken after Close too; once everything has drained, one is refused.
+func (t *tracker) addTask(s *shard) bool {
+	s.n.Add(1)
 	select {
-	case <-t.idle: // drained already; the count was raised only by a refused call
-		t.done()
+	case <-t.idle:
+		t.done(s)
 		return false
 	default:
 		return true
 	}
 }
 
-func (t *tracker) done() {
-	if t.state.Add(-1) == closedBit {
+// done ends a call or task. Once closing, the last one to end (which sees
+// every other's decrement) signals idle.
+func (t *tracker) done(s *shard) {
+	s.n.Add(-1)
+	if t.closing.Load() && t.sum() == 0 {
 		t.idleOnce.Do(func() { close(t.idle) })
 	}
 }
 
+func (t *tracker) sum() int64 {
+	var n int64
+	for i := range t.shards {
+		n += t.shards[i].n.Load()
+	}
+	return n
+}
+
 // close refuses new calls and returns a channel closed when none is left.
 func (t *tracker) close() <-chan struct{} {
-	if t.state.Or(closedBit)&^closedBit == 0 {
+	t.closing.Store(true)
+	if t.sum() == 0 {
 		t.idleOnce.Do(func() { close(t.idle) })
 	}
 	return t.idle
 }
 
-func (t *tracker) closed() bool { return t.state.Load()&closedBit != 0 }
+func (t *tracker) closed() bool { return t.closing.Load() }

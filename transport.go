@@ -76,7 +76,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 	if err != nil {
 		return nil, err
 	}
-	defer r.track.done()
+	defer r.end(c)
 	return ep.worker.remote.Call(c, &RemoteCall{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
 		Args: args, Props: c.props, Depth: c.depth, Result: result,
