@@ -21,6 +21,7 @@ type Binding struct {
 	from string // the worker whose Env holds it; "" for Registry.Bind
 	err  error  // a binding that can never resolve, from Env.Service
 	ep   atomic.Pointer[entrypoint]
+	last atomic.Pointer[method.Method] // the method called last: most call sites call one
 }
 
 // copier copies values across every invocation: Bindings and contexts are
@@ -78,9 +79,12 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 		// A copy, so that args stays on the caller's stack on the local path.
 		return b.reg.callRemote(ctx, b, ep, name, append([]any(nil), args...), result)
 	}
-	m, err := ep.method(name)
-	if err != nil {
-		return nil, err
+	m := b.last.Load()
+	if m == nil || m.Name != name {
+		if m, err = ep.method(name); err != nil {
+			return nil, err
+		}
+		b.last.Store(m)
 	}
 	return b.reg.invoke(ctx, b, ep, m, args)
 }

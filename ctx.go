@@ -21,12 +21,10 @@ import (
 // entrypoint used directly in a unit test does not panic.
 type Ctx struct {
 	parent      context.Context
-	reg         *Registry
-	ep          *entrypoint
+	ep          *entrypoint // nil for a Ctx that only carries a depth
 	props       any
-	depth       int
+	depth       int32
 	passThrough atomic.Bool
-	inst        any // the instance, when allocated together with its Ctx
 }
 
 // ctxKey finds the invocation's *Ctx among a context's values.
@@ -73,7 +71,7 @@ func (c *Ctx) Depth() int {
 	if c == nil {
 		return 0
 	}
-	return c.depth
+	return int(c.depth)
 }
 
 // PassThroughOnException asks that, should this invocation's Fetch fail with
@@ -97,11 +95,11 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 	if task == nil {
 		return
 	}
-	if c == nil || c.reg == nil {
+	if c == nil || c.ep == nil || c.ep.worker.reg == nil {
 		go runTask(context.Background(), nil, "", task)
 		return
 	}
-	r := c.reg
+	r := c.ep.worker.reg
 	s := r.track.shardOf(unsafe.Pointer(c))
 	if !r.track.addTask(s) {
 		r.logger().Error("workers: WaitUntil after Close; task not started", "service", c.ep.label())
@@ -156,7 +154,7 @@ func depthOf(ctx context.Context) int {
 		return c.Depth()
 	}
 	if c, ok := ctx.Value(ctxKey{}).(*Ctx); ok {
-		return c.depth
+		return int(c.depth)
 	}
 	return 0
 }

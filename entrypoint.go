@@ -3,6 +3,7 @@ package workers
 import (
 	"fmt"
 	"reflect"
+	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
@@ -41,6 +42,7 @@ type Constructor struct {
 	fn    func() any          // returns a *T
 	shim  func(any) shim.Func // shim.For[*T]: fast calls for common method shapes
 	alloc func() *Ctx         // a Ctx and a zero instance in one allocation (New only)
+	inst  func(*Ctx) any      // the instance alloc made along with a Ctx
 	bad   string              // why this constructor cannot be registered
 }
 
@@ -51,7 +53,7 @@ func New[T any]() Constructor {
 	if t.Kind() == reflect.Pointer {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
-	return Constructor{typ: t, fn: func() any { return new(T) }, shim: shim.For[*T], alloc: allocInvocation[T]}
+	return Constructor{typ: t, fn: func() any { return new(T) }, shim: shim.For[*T], alloc: allocInvocation[T], inst: instanceOf[T]}
 }
 
 // NewFunc returns a Constructor that calls fn for each invocation. fn must
@@ -77,11 +79,11 @@ type invocation[T any] struct {
 	w T
 }
 
-func allocInvocation[T any]() *Ctx {
-	p := new(invocation[T])
-	p.c.inst = &p.w
-	return &p.c
-}
+func allocInvocation[T any]() *Ctx { return &new(invocation[T]).c }
+
+// instanceOf returns the instance allocated with c: c is the first field of
+// its invocation, so a pointer to c is a pointer to the invocation.
+func instanceOf[T any](c *Ctx) any { return &(*invocation[T])(unsafe.Pointer(c)).w }
 
 // IsZero reports whether c is the zero Constructor.
 func (c Constructor) IsZero() bool { return c.typ == nil && c.fn == nil && c.bad == "" }

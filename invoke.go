@@ -47,7 +47,7 @@ func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method
 	if !r.track.begin(r.track.shardOf(unsafe.Pointer(c))) {
 		return nil, newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
 	}
-	c.parent, c.reg, c.ep, c.depth = ctx, r, ep, depth
+	c.parent, c.ep, c.depth = ctx, ep, int32(depth)
 	if b.svc.Props != nil {
 		p, err := copier.Copy(b.svc.Props)
 		if err != nil {
@@ -68,8 +68,10 @@ func (r *Registry) end(c *Ctx) {
 // filled. It runs user code (a NewFunc constructor): call it where panics
 // are recovered.
 func (ep *entrypoint) instance(c *Ctx) (any, error) {
-	inst := c.inst
-	if inst == nil {
+	var inst any
+	if ep.ctor.inst != nil {
+		inst = ep.ctor.inst(c)
+	} else {
 		if inst = ep.ctor.fn(); inst == nil {
 			return nil, fmt.Errorf("workers: %s: the constructor of %s returned nil", ep.display, ep.ctor.typ)
 		}

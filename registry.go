@@ -57,6 +57,7 @@ type worker struct {
 	def      *entrypoint
 	named    map[string]*entrypoint
 	remote   Transport // set for a worker that runs elsewhere
+	reg      *Registry
 }
 
 // entrypoint is one registered constructor with its method table, built once.
@@ -110,7 +111,7 @@ func (r *Registry) Register(name string, w Worker) error {
 	if r.track.closed() {
 		return fmt.Errorf("register worker %q: %w", name, ErrClosed)
 	}
-	wk := &worker{name: name, named: make(map[string]*entrypoint, len(w.Entrypoints))}
+	wk := &worker{name: name, reg: r, named: make(map[string]*entrypoint, len(w.Entrypoints))}
 	if !w.Default.IsZero() {
 		ep, err := newEntrypoint(wk, "", w.Default)
 		if err != nil {

@@ -46,7 +46,7 @@ func (r *Registry) RegisterRemote(name string, t Transport) error {
 	if r.track.closed() {
 		return fmt.Errorf("register worker %q: %w", name, ErrClosed)
 	}
-	wk := &worker{name: name, remote: t}
+	wk := &worker{name: name, remote: t, reg: r}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.workers[name]; dup {
@@ -79,7 +79,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 	defer r.end(c)
 	return ep.worker.remote.Call(c, &RemoteCall{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
-		Args: args, Props: c.props, Depth: c.depth, Result: result,
+		Args: args, Props: c.props, Depth: int(c.depth), Result: result,
 	})
 }
 
@@ -87,7 +87,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 // invocation at the given depth of its call chain. A transport's serving
 // side uses it so that the depth limit spans processes.
 func ContextWithDepth(ctx context.Context, depth int) context.Context {
-	return &Ctx{parent: ctx, depth: depth}
+	return &Ctx{parent: ctx, depth: int32(depth)}
 }
 
 // MethodInfo describes an RPC method, for a transport that decodes
