@@ -98,6 +98,11 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 	if cfg.Name == "" {
 		return fmt.Errorf("%w: %s: name: missing", ErrInvalidConfig, file)
 	}
+	// Before anything is opened or dialed: a closed registry would refuse
+	// the worker only after its databases were created and migrated.
+	if r.track.closed() {
+		return fmt.Errorf("register worker %q (%s): %w", cfg.Name, file, ErrClosed)
+	}
 	for _, w := range cfg.Warnings {
 		r.logger().Warn("workers: config: "+w, "worker", cfg.Name)
 	}
@@ -111,10 +116,8 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 			svc.Props = s.Props
 		}
 		w.Services = append(w.Services, svc)
-		if s.Address != "" {
-			if err := r.dialRemote(file, s); err != nil {
-				return err
-			}
+		if s.Address != "" && r.opts.dialer == nil {
+			return fmt.Errorf("%w: %s: service %q has address %q, but the registry has no dialer: create it with workers.WithDialer(remote.Dialer(...))", ErrInvalidConfig, file, s.Service, s.Address)
 		}
 	}
 	var opened []io.Closer
@@ -130,13 +133,22 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 		}
 		db, err := r.openD1(cfg, d)
 		if err != nil {
-			return fail(fmt.Errorf("%w: %s: d1_databases[%d] (%s): %v", ErrInvalidConfig, file, i, d.Binding, err))
+			// %w twice: the cause (a *d1.MigrationError, say) stays matchable.
+			return fail(fmt.Errorf("%w: %s: d1_databases[%d] (%s): %w", ErrInvalidConfig, file, i, d.Binding, err))
 		}
 		opened = append(opened, db)
 		w.Bindings[d.Binding] = db
 	}
 	if err := r.Register(cfg.Name, w); err != nil {
 		return fail(err)
+	}
+	// Remote services last: a failure above leaves no remote registered.
+	for _, s := range cfg.Services {
+		if s.Address != "" {
+			if err := r.dialRemote(file, s); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -182,22 +194,27 @@ func (r *Registry) dialRemote(file string, s ServiceConfig) error {
 	return r.RegisterRemote(s.Service, t)
 }
 
-// D1Opener opens the SQLite file of a D1 database and applies the
-// migrations in migrationsDir (which may not exist). Package d1 installs one
-// with [RegisterD1Opener] when it is imported.
-type D1Opener func(file, migrationsDir string, cfg D1DatabaseConfig) (io.Closer, error)
+// A D1Driver opens the SQLite files of D1 databases for
+// [Registry.RegisterConfig]. Package d1 registers one when it is imported,
+// as a database/sql driver does.
+type D1Driver interface {
+	// Open opens or creates the database file.
+	Open(file string) (io.Closer, error)
+	// Migrate applies the migrations in dir to db, each once.
+	Migrate(db io.Closer, dir string, cfg D1DatabaseConfig) error
+}
 
 var (
 	d1Mu     sync.RWMutex
-	d1Opener D1Opener
+	d1Driver D1Driver
 )
 
-// RegisterD1Opener installs the opener [Registry.RegisterConfig] uses for
+// RegisterD1Driver installs the driver [Registry.RegisterConfig] uses for
 // d1_databases. Package d1 calls it from an init function.
-func RegisterD1Opener(open D1Opener) {
+func RegisterD1Driver(d D1Driver) {
 	d1Mu.Lock()
 	defer d1Mu.Unlock()
-	d1Opener = open
+	d1Driver = d
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -206,9 +223,9 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 // same file) the database of one d1_databases entry.
 func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
 	d1Mu.RLock()
-	open := d1Opener
+	driver := d1Driver
 	d1Mu.RUnlock()
-	if open == nil {
+	if driver == nil {
 		return nil, errors.New(`D1 is not linked in: import _ "github.com/seed-29c11ff2/workers/d1"`)
 	}
 	dir := filepath.Dir(cfg.Path)
@@ -231,6 +248,24 @@ func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
 	if _, err := os.Stat(migrations); errors.Is(err, fs.ErrNotExist) {
 		migrations = ""
 	}
+	c, err := r.openShared(driver, file)
+	if err != nil {
+		return nil, err
+	}
+	// Migrate a shared handle too: each config brings its own migrations
+	// dir, and applying a dir twice applies nothing the second time.
+	if migrations != "" {
+		if err := driver.Migrate(c, migrations, d); err != nil {
+			r.release(c)
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// openShared opens file, or shares the handle another config of this
+// registry opened.
+func (r *Registry) openShared(driver D1Driver, file string) (io.Closer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if db, ok := r.databases[file]; ok {
@@ -240,7 +275,7 @@ func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return nil, err
 	}
-	c, err := open(file, migrations, d)
+	c, err := driver.Open(file)
 	if err != nil {
 		return nil, err
 	}

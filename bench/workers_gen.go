@@ -35,7 +35,7 @@ func init() {
 // AdderClient calls the RPC methods of Adder through a service binding, with types.
 type AdderClient struct{ b *workers.Binding }
 
-// NewAdderClient returns a AdderClient that calls through b.
+// NewAdderClient returns the client that calls through b.
 func NewAdderClient(b *workers.Binding) *AdderClient { return &AdderClient{b: b} }
 
 // Binding returns the binding c calls through.

@@ -2,6 +2,7 @@ package d1
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/seed-29c11ff2/workers"
@@ -10,21 +11,21 @@ import (
 // Importing d1 lets workers.Registry.RegisterConfig open the databases a
 // wrangler file declares, as importing a driver lets database/sql open it.
 func init() {
-	workers.RegisterD1Opener(openForConfig)
+	workers.RegisterD1Driver(configDriver{})
 }
 
-// openForConfig opens a [[d1_databases]] entry's file and applies its
-// migrations, closing the database again if they fail.
-func openForConfig(file, migrationsDir string, _ workers.D1DatabaseConfig) (io.Closer, error) {
-	db, err := Open(file)
-	if err != nil {
-		return nil, err
+type configDriver struct{}
+
+func (configDriver) Open(file string) (io.Closer, error) { return Open(file) }
+
+func (configDriver) Migrate(db io.Closer, dir string, cfg workers.D1DatabaseConfig) error {
+	if cfg.MigrationsTable != "" && cfg.MigrationsTable != MigrationsTable {
+		return fmt.Errorf("migrations_table %q: only %q is supported", cfg.MigrationsTable, MigrationsTable)
 	}
-	if migrationsDir != "" {
-		if _, err := db.Migrate(context.Background(), migrationsDir); err != nil {
-			db.Close()
-			return nil, err
-		}
+	d, ok := db.(*Database)
+	if !ok {
+		return fmt.Errorf("d1: cannot migrate a %T", db)
 	}
-	return db, nil
+	_, err := d.Migrate(context.Background(), dir)
+	return err
 }

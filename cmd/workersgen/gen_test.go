@@ -14,6 +14,9 @@ import (
 func TestCommittedFilesUpToDate(t *testing.T) {
 	dirs, err := filepath.Glob("../../examples/*/workers_gen.go")
 	require.NoError(t, err)
+	nested, err := filepath.Glob("../../examples/*/*/workers_gen.go")
+	require.NoError(t, err)
+	dirs = append(dirs, nested...)
 	dirs = append(dirs, "../../internal/gentest/workers_gen.go", "../../bench/workers_gen.go")
 	for _, file := range dirs {
 		t.Run(file, func(t *testing.T) {

@@ -87,7 +87,7 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 	c := w.Name + "Client"
 	p("// %s calls the RPC methods of %s through a service binding, with types.", c, w.Name)
 	p("type %s struct{ b *workers.Binding }\n", c)
-	p("// New%s returns a %s that calls through b.", c, c)
+	p("// New%s returns the client that calls through b.", c)
 	p("func New%s(b *workers.Binding) *%s { return &%s{b: b} }\n", c, c, c)
 	p("// Binding returns the binding c calls through.")
 	p("func (c *%s) Binding() *workers.Binding { return c.b }\n", c)

@@ -103,7 +103,7 @@ func init() {
 // CalcClient calls the RPC methods of Calc through a service binding, with types.
 type CalcClient struct{ b *workers.Binding }
 
-// NewCalcClient returns a CalcClient that calls through b.
+// NewCalcClient returns the client that calls through b.
 func NewCalcClient(b *workers.Binding) *CalcClient { return &CalcClient{b: b} }
 
 // Binding returns the binding c calls through.
