@@ -47,10 +47,6 @@ type D1DatabaseConfig struct {
 	MigrationsTable string // default "d1_migrations"
 }
 
-// ErrInvalidConfig: a configuration file could not be used; the message
-// names the file and the key or line.
-var ErrInvalidConfig = errors.New("workers: invalid configuration")
-
 // LoadConfig reads a wrangler configuration file: wrangler.toml,
 // wrangler.json or wrangler.jsonc (comments and trailing commas allowed).
 // A bad file is an error that names the file and the key or line and wraps

@@ -37,6 +37,9 @@ var (
 	ErrClosed = errors.New("workers: registry closed")
 	// ErrInvalidWorker: Register refused a worker; the message says why.
 	ErrInvalidWorker = errors.New("workers: invalid worker")
+	// ErrInvalidConfig: a configuration file could not be used; the message
+	// names the file and the key or line.
+	ErrInvalidConfig = errors.New("workers: invalid configuration")
 	// ErrUnavailable: a remote worker could not be reached.
 	ErrUnavailable = errors.New("workers: service unavailable")
 )
