@@ -1,0 +1,154 @@
+// Package remote carries Workers service bindings across processes and
+// machines, on connect-go: when a worker moves out of its caller's process,
+// its callers do not change. The serving process mounts [NewHandler] on an
+// HTTP server; the calling process registers the worker by name with
+// [Register], and every binding to it (Env.Service, Registry.Bind,
+// workers.Call, generated typed clients, Binding.Fetch) goes over the
+// network with the same semantics as in-process.
+//
+// # Serving
+//
+// [NewHandler] serves every worker of a registry, with its default and
+// named entrypoints, and returns the path to mount it on:
+//
+//	reg := workers.NewRegistry()
+//	reg.Register("worker_b", workers.Worker{Default: workers.New[WorkerB]()})
+//
+//	mux := http.NewServeMux()
+//	mux.Handle(remote.NewHandler(reg,
+//		remote.AllowToken(os.Getenv("WORKER_A_TOKEN"), remote.Allow{Service: "worker_b"}),
+//	))
+//	srv := &http.Server{Addr: ":8787", Handler: mux, Protocols: new(http.Protocols)}
+//	srv.Protocols.SetHTTP1(true)
+//	srv.Protocols.SetUnencryptedHTTP2(true) // h2c, for a private network
+//	srv.ListenAndServe()                    // or ListenAndServeTLS
+//
+// RPC calls are one connect unary procedure ([CallProcedure]), so connect,
+// gRPC and gRPC-Web clients can make them; Fetch is plain HTTP proxied under
+// [FetchPath], both bodies streamed. Serve HTTP/2: over TLS, or unencrypted
+// (h2c) on a private network, as above; a [Transport] speaks HTTP/2 only, so
+// that calls share a connection and Fetch bodies stream both ways at once.
+//
+// # Calling
+//
+//	reg := workers.NewRegistry()
+//	remote.Register(reg, "worker_b", "http://worker-b:8787", remote.WithBearerToken(token))
+//	reg.Register("worker_a", workers.Worker{
+//		Default:  workers.New[WorkerA](),
+//		Services: []workers.Service{{Binding: "WORKER_B", Service: "worker_b"}},
+//	})
+//	// worker_a's code is unchanged:
+//	sum, err := workers.Call[int](w.Ctx, w.Env.Service("WORKER_B"), "Add", 1, 2)
+//
+// A config loader makes the same registration from a service entry with an
+// address, through the function [Dialer] returns:
+//
+//	[[services]]
+//	binding = "WORKER_B"
+//	service = "worker_b"
+//	address = "http://worker-b.default.svc.cluster.local:8787"
+//
+// The name a worker is registered under is the name it is called by on the
+// serving side. A handler serves the workers its registry runs; a worker
+// registered there as remote is not served onward.
+//
+// # What a call keeps
+//
+//   - Arguments are encoded as CBOR (see [Codec]) and decoded on the serving
+//     side straight into the method's parameter types, then converted as an
+//     in-process call converts them: 21 reaches an int64 parameter, 1.5
+//     does not reach an int one, and the error names the argument and both
+//     types. They cross by copy, as in-process.
+//   - Results are decoded into the type the caller asks for (workers.Call[R],
+//     generated clients). Binding.Call, which asks for none, gets
+//     predeclared types (int, string, []byte, time.Time, ...) as they were
+//     sent and other values JSON-like: map[string]any, []any, int64.
+//   - Errors keep their identity: every workers.Err* sentinel, context.Canceled
+//     and context.DeadlineExceeded, and whatever [RegisterSentinel] adds,
+//     match errors.Is on the caller; types registered with [RegisterError]
+//     match errors.As; any other error keeps its message. A panic arrives as
+//     a *workers.PanicError whose Value is the panic's text, without the
+//     callee's stack.
+//   - The caller's deadline travels with the call and cancellation travels
+//     back: when the caller goes away, the callee's context is canceled.
+//   - Props travel with the call and arrive JSON-like, as props from a
+//     wrangler file do: read them with workers.PropsAs.
+//   - The depth limit spans processes: a chain of 32 invocations succeeds
+//     wherever they run, the 33rd fails with workers.ErrDepthExceeded.
+//   - Call metadata ([WithMetadata], [Metadata]) carries W3C trace context
+//     and the like to the callee, and on through its own calls.
+//   - WaitUntil tasks run on the serving side; its registry's Close drains
+//     them.
+//
+// # What changes when a binding goes remote
+//
+//   - Failure: a worker that cannot be reached (refused, killed mid-call,
+//     not serving where it was said to be) fails the call with
+//     workers.ErrUnavailable, as soon as the connection says so. A call may
+//     have run even so: make effects idempotent where that matters.
+//   - Values that live in one process cannot cross: funcs (callbacks),
+//     channels, *workers.Binding and contexts are workers.ErrInvalidArgument,
+//     naming the argument. ctx values do not cross; metadata does.
+//   - Arguments, props and results are limited to 32 MiB each way
+//     ([MaxMessageBytes]), with Workers' message: "Serialized RPC arguments
+//     or return values are limited to 32MiB, but the size of this value was:
+//     N bytes."
+//   - Unexported struct fields are not sent (CBOR, like JSON, sees only
+//     exported ones).
+//   - A call costs a network round trip: on loopback, connect's own cost
+//     and little more (see BenchmarkRemoteAdd and BenchmarkRawConnectAdd).
+//
+// What does not change: the code of the callers and of the workers, the
+// bindings, the names, props, named entrypoints as permission boundaries,
+// the errors.
+//
+// # Security
+//
+// Named entrypoints stay permission boundaries: a peer reaches only the
+// service, entrypoint and methods its credential allows ([Allow]), whatever
+// request it crafts. Credentials are bearer tokens ([AllowToken],
+// [WithBearerToken]) and TLS client certificates ([AllowCertificate],
+// [WithTLSConfig]). A request without a known credential gets 401
+// ([ErrUnauthenticated]), one beyond its credential 403
+// ([ErrPermissionDenied]); neither reaches a worker, and neither is told
+// whether what it asked for exists. Props are trusted as they are in Workers
+// (they identify the caller), so only authenticated peers may send them: a
+// handler given no credential refuses every request, unless
+// [InsecureAllowAll] says that the network itself admits only trusted
+// callers. Malformed requests (bad CBOR, lengths beyond the data, messages
+// over the limit) get 4xx and reach no worker.
+//
+// # Deploying workers as separate services
+//
+// Run each worker, or each group of workers that belong together, as its
+// own program: a registry with those workers, served by [NewHandler] on a
+// port. On Kubernetes, give each its own Deployment and Service, and address
+// it by the Service's DNS name in the callers' config:
+//
+//	worker_a's wrangler.toml
+//	[[services]]
+//	binding = "WORKER_B"
+//	service = "worker_b"
+//	address = "http://worker-b.workers.svc.cluster.local:8787"
+//
+// The Service balances connections, not calls, and a Transport multiplexes
+// its calls on few HTTP/2 connections: for even load over many replicas,
+// use a headless Service with several callers, or an HTTP/2-aware proxy or
+// mesh in between.
+// Within a cluster, h2c with a bearer token per caller, its secret mounted
+// from a Kubernetes Secret, is simple; across networks, or where the
+// network is not trusted, serve TLS and prefer client certificates (a
+// service mesh's mTLS identities, such as SPIFFE IDs, work with
+// [AllowCertificate]). Give the serving program a graceful shutdown: stop
+// the HTTP server, then Close the registry so that WaitUntil tasks finish.
+//
+// # Wire
+//
+// [CallRequest] and [CallResponse] are the messages of [CallProcedure], in
+// CBOR; a failed call is a connect error whose code follows its first
+// sentinel (NotFound for a missing service, entrypoint or method,
+// InvalidArgument, PermissionDenied, Unauthenticated, Unavailable for a
+// closed registry, ...) and whose metadata holds the [WireError]. A Fetch is
+// the caller's request, sent to [FetchPath] with the target, props, depth,
+// metadata and deadline in Workers-Remote-* headers.
+package remote

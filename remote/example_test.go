@@ -1,0 +1,70 @@
+package remote_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/remote"
+)
+
+// WorkerB is served by one process and called from another.
+type WorkerB struct{ workers.Entrypoint }
+
+func (w *WorkerB) Add(a, b int) int { return a + b }
+
+// WorkerA calls WorkerB through its binding, not knowing where it runs.
+type WorkerA struct{ workers.Entrypoint }
+
+func (w *WorkerA) Sum(a, b int) (int, error) {
+	return workers.Call[int](w.Ctx, w.Env.Service("WORKER_B"), "Add", a, b)
+}
+
+func ExampleNewHandler() {
+	// The serving process: worker_b, behind an HTTP/2 (h2c) server that
+	// lets the holder of one token call it.
+	served := workers.NewRegistry()
+	defer served.Close(context.Background())
+	_ = served.Register("worker_b", workers.Worker{Default: workers.New[WorkerB]()})
+	mux := http.NewServeMux()
+	mux.Handle(remote.NewHandler(served, remote.AllowToken("s3cret", remote.Allow{Service: "worker_b"})))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+
+	// The calling process: worker_a, with worker_b registered as remote.
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	_ = remote.Register(reg, "worker_b", srv.URL, remote.WithBearerToken("s3cret"))
+	_ = reg.Register("worker_a", workers.Worker{
+		Default:  workers.New[WorkerA](),
+		Services: []workers.Service{{Binding: "WORKER_B", Service: "worker_b"}},
+	})
+
+	sum, err := workers.Call[int](context.Background(), reg.Bind(workers.Service{Service: "worker_a"}), "Sum", 20, 22)
+	fmt.Println(sum, err)
+	// Output: 42 <nil>
+}
+
+func ExampleDialer() {
+	// What a config loader does for a service entry with an address.
+	dial := remote.Dialer(remote.WithBearerToken("s3cret"))
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	t, err := dial("worker_b", "http://worker-b.workers.svc.cluster.local:8787")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(t, reg.RegisterRemote("worker_b", t))
+
+	_, err = dial("worker_c", "ftp://worker-c")
+	fmt.Println(err)
+	// Output:
+	// http://worker-b.workers.svc.cluster.local:8787 <nil>
+	// remote: service "worker_c": base URL "ftp://worker-c": scheme must be http or https
+}

@@ -1,0 +1,442 @@
+package remote
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/seed-29c11ff2/workers"
+)
+
+// NewHandler serves the workers of reg to other processes: their default
+// and named entrypoints' RPC methods (a connect procedure, so also gRPC and
+// gRPC-Web) and their Fetch (plain HTTP, bodies streamed). It returns the
+// path to mount the handler on, as connect's generated constructors do:
+//
+//	mux := http.NewServeMux()
+//	mux.Handle(remote.NewHandler(reg, remote.AllowToken(token, remote.Allow{Service: "worker_b"})))
+//	srv := &http.Server{Addr: ":8787", Handler: mux, Protocols: new(http.Protocols)}
+//	srv.Protocols.SetHTTP1(true)
+//	srv.Protocols.SetUnencryptedHTTP2(true) // h2c, on a private network; or serve TLS
+//
+// Each call runs in reg as a local call would: on a fresh instance, with the
+// caller's props, deadline and metadata, one level deeper in its call chain
+// (so the depth limit spans processes), its WaitUntil tasks drained by
+// reg's Close.
+//
+// Every request must be authenticated by a credential the options name
+// ([AllowToken], [AllowCertificate]), and may reach only the services,
+// entrypoints and methods that credential allows: others get 401 or 403 and
+// reach no worker. Without credentials, the handler refuses everything
+// unless [InsecureAllowAll] says otherwise.
+func NewHandler(reg *workers.Registry, opts ...HandlerOption) (string, http.Handler) {
+	h := &handler{reg: reg}
+	for _, o := range opts {
+		if o != nil {
+			o.applyToHandler(&h.cfg)
+		}
+	}
+	copts := append([]connect.HandlerOption{
+		connect.WithCodec(Codec{}),
+		connect.WithReadMaxBytes(MaxMessageBytes + envelopeBytes),
+		connect.WithSendMaxBytes(MaxMessageBytes + envelopeBytes),
+		connect.WithCompressMinBytes(compressMinBytes),
+		// The runtime recovers a worker's panics; this is for the handler's own.
+		connect.WithRecover(func(_ context.Context, _ connect.Spec, _ http.Header, v any) error {
+			return connect.NewError(connect.CodeInternal, fmt.Errorf("remote: handler panicked: %v", v))
+		}),
+	}, h.cfg.connect...)
+	h.errors = connect.NewErrorWriter(copts...)
+	h.call = connect.NewUnaryHandler(CallProcedure, h.serveCall, copts...)
+	return ServicePath, h
+}
+
+type handler struct {
+	reg     *workers.Registry
+	cfg     handlerConfig
+	call    *connect.Handler
+	errors  *connect.ErrorWriter
+	methods sync.Map // methodKey -> workers.MethodInfo, for methods that exist
+}
+
+type methodKey struct{ service, entrypoint, method string }
+
+type principalKey struct{}
+
+var everyone = &principal{name: "anyone (InsecureAllowAll)", all: true}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	fetch := strings.HasSuffix(r.URL.Path, "/Fetch")
+	if !fetch && !strings.HasSuffix(r.URL.Path, "/Call") {
+		http.NotFound(w, r)
+		return
+	}
+	p, err := h.authenticate(r)
+	if err != nil {
+		if fetch {
+			writeFetchError(w, err)
+		} else {
+			h.writeCallError(w, r, err)
+		}
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	if fetch {
+		h.serveFetch(w, r, p)
+		return
+	}
+	if r.ContentLength == 0 && r.Method == http.MethodPost {
+		// connect would call a message-less request unimplemented (501).
+		h.writeCallError(w, r, errorf([]error{workers.ErrInvalidArgument}, "remote: empty request: no call message"))
+		return
+	}
+	// Refuse a body over the limit as it streams in, not after.
+	r.Body = http.MaxBytesReader(w, r.Body, MaxMessageBytes+envelopeBytes)
+	h.call.ServeHTTP(w, r)
+}
+
+// authenticate finds who is calling, before anything of the request is read.
+func (h *handler) authenticate(r *http.Request) (*principal, error) {
+	if h.cfg.insecure {
+		return everyone, nil
+	}
+	if len(h.cfg.tokens) == 0 && len(h.cfg.certs) == 0 {
+		return nil, errorf([]error{ErrUnauthenticated}, "remote: this handler accepts no caller: it was made without credentials (AllowToken, AllowCertificate) and without InsecureAllowAll")
+	}
+	if v := r.Header.Get(headerAuth); v != "" {
+		// A hash as the map key, so that looking a token up does not leak
+		// by its timing how much of it matched.
+		if tok, ok := strings.CutPrefix(v, "Bearer "); ok {
+			if p := h.cfg.tokens[sha256.Sum256([]byte(tok))]; p != nil {
+				return p, nil
+			}
+		}
+		return nil, errorf([]error{ErrUnauthenticated}, "remote: the bearer token is not accepted")
+	}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		leaf := r.TLS.VerifiedChains[0][0]
+		for _, id := range identities(leaf) {
+			if p := h.cfg.certs[id]; p != nil {
+				return p, nil
+			}
+		}
+		return nil, errorf([]error{ErrPermissionDenied}, "remote: client certificate %q is not allowed to call", leaf.Subject.CommonName)
+	}
+	return nil, errorf([]error{ErrUnauthenticated}, "remote: no credentials: send a bearer token or a verified client certificate")
+}
+
+func identities(c *x509.Certificate) []string {
+	ids := []string{}
+	if c.Subject.CommonName != "" {
+		ids = append(ids, c.Subject.CommonName)
+	}
+	ids = append(ids, c.DNSNames...)
+	for _, u := range c.URIs {
+		ids = append(ids, u.String())
+	}
+	return append(ids, c.EmailAddresses...)
+}
+
+// denied is the error of a call the principal may not make.
+func denied(p *principal, service, entrypoint, method string) error {
+	if p == nil {
+		p = &principal{name: "an unauthenticated caller"}
+	}
+	if method == "" {
+		method = "Fetch"
+	}
+	return errorf([]error{ErrPermissionDenied}, "remote: %s may not call service %q entrypoint %q method %q", p.name, service, entrypoint, method)
+}
+
+func (h *handler) writeCallError(w http.ResponseWriter, r *http.Request, err error) {
+	ce := connectError(err)
+	if ce.Code() == connect.CodeUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="workers"`)
+	}
+	if h.errors.IsSupported(r) {
+		_ = h.errors.Write(w, r, ce)
+		return
+	}
+	http.Error(w, ce.Message(), httpStatus(ce.Code()))
+}
+
+// connectError turns a call's error into a connect error with the code of
+// its first sentinel, carrying the whole error in its metadata.
+func connectError(err error) *connect.Error {
+	we, code := toWire(err)
+	ce := connect.NewError(code, errors.New(we.Message))
+	if data, merr := encMode.Marshal(we); merr == nil {
+		ce.Meta().Set(headerError, connect.EncodeBinaryHeader(data))
+	}
+	return ce
+}
+
+func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallRequest]) (*connect.Response[CallResponse], error) {
+	m := req.Msg
+	ep := m.Entrypoint
+	if ep == "default" {
+		ep = ""
+	}
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	if p == nil || !p.allows(m.Service, ep, m.Method) {
+		return nil, connectError(denied(p, m.Service, ep, m.Method))
+	}
+	where := describe(m.Service, ep, m.Method)
+	var props any
+	if len(m.Props) > 0 && !isNull(m.Props) {
+		var err error
+		if props, err = decodeAny(m.Props, ""); err != nil {
+			return nil, connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
+		}
+	}
+	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
+	mi, err := h.method(b, methodKey{m.Service, ep, m.Method})
+	if err != nil {
+		return nil, connectError(err)
+	}
+	args, err := decodeArgs(mi, m, where)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	// The caller counted this invocation at m.Depth; the call below counts
+	// one more than the context says.
+	ctx = workers.ContextWithDepth(withReceived(ctx, m.Metadata), max(m.Depth, 1)-1)
+	res, err := b.Call(ctx, m.Method, args...)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	out := &CallResponse{}
+	if mi.Result != nil {
+		if err := crossable(res); err != nil {
+			return nil, connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
+		}
+		data, err := encMode.Marshal(res)
+		if err != nil {
+			return nil, connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
+		}
+		if len(data) > MaxMessageBytes {
+			return nil, connectError(sizeError(where+": result", len(data)))
+		}
+		out.Result, out.Type = data, hintOf(res)
+	}
+	return connect.NewResponse(out), nil
+}
+
+func (h *handler) method(b *workers.Binding, k methodKey) (workers.MethodInfo, error) {
+	if mi, ok := h.methods.Load(k); ok {
+		return mi.(workers.MethodInfo), nil
+	}
+	mi, err := b.Method(k.method)
+	if err != nil {
+		return mi, err
+	}
+	h.methods.Store(k, mi)
+	return mi, nil
+}
+
+var anyType = reflect.TypeFor[any]()
+
+// decodeArgs decodes each argument straight into its parameter's type. One
+// that does not decode so is decoded plainly and left to the call, which
+// converts it exactly as it converts in-process (21 to int64 yes, 1.5 to int
+// no) or names both types; nil likewise, where a parameter is not nilable.
+func decodeArgs(mi workers.MethodInfo, m *CallRequest, where string) ([]any, error) {
+	if len(m.Args) == 0 {
+		return nil, nil
+	}
+	fixed := len(mi.Params)
+	if mi.Variadic {
+		fixed--
+	}
+	args := make([]any, len(m.Args))
+	for i, raw := range m.Args {
+		if isNull(raw) {
+			continue
+		}
+		pt := anyType // one too many: the call reports the count
+		switch {
+		case i < fixed:
+			pt = mi.Params[i]
+		case mi.Variadic:
+			pt = mi.Params[fixed].Elem()
+		}
+		hint := ""
+		if i < len(m.Types) {
+			hint = m.Types[i]
+		}
+		if v, err := decodeInto(raw, pt, hint); err == nil {
+			args[i] = v.Interface()
+			continue
+		} else if a, err2 := decodeAny(raw, hint); err2 == nil {
+			args[i] = a
+		} else {
+			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: argument %d: %v", where, i, err)
+		}
+	}
+	return args, nil
+}
+
+func describe(service, entrypoint, method string) string {
+	s := fmt.Sprintf("service %q", service)
+	if entrypoint != "" {
+		s += fmt.Sprintf(" entrypoint %q", entrypoint)
+	}
+	if method == "" {
+		return s + " Fetch"
+	}
+	return s + fmt.Sprintf(" method %q", method)
+}
+
+// serveFetch proxies a Fetch to the worker: the request as it came, less
+// the transport's headers, and the worker's response as it is, both bodies
+// streamed.
+func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principal) {
+	service, ep := r.Header.Get(headerService), r.Header.Get(headerEntrypoint)
+	if ep == "default" {
+		ep = ""
+	}
+	if !p.allows(service, ep, "Fetch") {
+		writeFetchError(w, denied(p, service, ep, ""))
+		return
+	}
+	where := describe(service, ep, "")
+	bad := func(format string, args ...any) {
+		writeFetchError(w, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
+	}
+	var props any
+	if v := r.Header.Get(headerProps); v != "" {
+		data, err := connect.DecodeBinaryHeader(v)
+		if err == nil {
+			props, err = decodeAny(data, "")
+		}
+		if err != nil {
+			bad("props: %v", err)
+			return
+		}
+	}
+	var md map[string]string
+	if v := r.Header.Get(headerMetadata); v != "" {
+		data, err := connect.DecodeBinaryHeader(v)
+		if err == nil {
+			err = decMode.Unmarshal(data, &md)
+		}
+		if err != nil {
+			bad("metadata: %v", err)
+			return
+		}
+	}
+	depth := 1
+	if v := r.Header.Get(headerDepth); v != "" {
+		d, err := strconv.Atoi(v)
+		if err != nil {
+			bad("depth %q: %v", v, err)
+			return
+		}
+		depth = max(d, 1)
+	}
+	target, err := url.Parse(r.Header.Get(headerURL))
+	if err != nil || !target.IsAbs() || target.Host == "" {
+		bad("the request URL %q is not an absolute URL", r.Header.Get(headerURL))
+		return
+	}
+	ctx := r.Context()
+	if v := r.Header.Get(headerTimeout); v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms <= 0 {
+			bad("timeout %q", v)
+			return
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+		defer cancel()
+	}
+	ctx = workers.ContextWithDepth(withReceived(ctx, md), depth-1)
+	inner := r.Clone(ctx)
+	inner.URL, inner.Host, inner.RequestURI = target, target.Host, ""
+	for k := range inner.Header {
+		if strings.HasPrefix(k, headerPrefix) {
+			delete(inner.Header, k)
+		}
+	}
+	// Over HTTP/1.1 too, the worker may answer while it still reads.
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	resp, err := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props}).Fetch(inner)
+	if err != nil {
+		writeFetchError(w, err)
+		return
+	}
+	defer resp.Body.Close()
+	hdr := w.Header()
+	for k, v := range resp.Header {
+		hdr[k] = v
+	}
+	for k := range hdr {
+		if strings.HasPrefix(k, headerPrefix) {
+			delete(hdr, k)
+		}
+	}
+	hdr.Set(headerResult, "ok")
+	if resp.ContentLength >= 0 && hdr.Get("Content-Length") == "" {
+		hdr.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	for k := range resp.Trailer {
+		hdr.Add("Trailer", k)
+	}
+	status := resp.StatusCode
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	var dst io.Writer = w
+	if resp.ContentLength < 0 {
+		// A stream: the caller gets the headers now, and each write as it
+		// comes, not when a buffer fills.
+		rc := http.NewResponseController(w)
+		_ = rc.Flush()
+		dst = flushWriter{w, rc}
+	}
+	_, _ = io.Copy(dst, resp.Body)
+	for k, v := range resp.Trailer {
+		hdr[k] = v
+	}
+}
+
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err == nil {
+		_ = f.rc.Flush()
+	}
+	return n, err
+}
+
+// writeFetchError answers a Fetch the runtime could not serve, with the
+// error in a header for the Transport and as text for anyone else.
+func writeFetchError(w http.ResponseWriter, err error) {
+	we, code := toWire(err)
+	hdr := w.Header()
+	hdr.Set(headerResult, "error")
+	if data, merr := encMode.Marshal(we); merr == nil {
+		hdr.Set(headerError, connect.EncodeBinaryHeader(data))
+	}
+	if code == connect.CodeUnauthenticated {
+		hdr.Set("WWW-Authenticate", `Bearer realm="workers"`)
+	}
+	http.Error(w, we.Message, httpStatus(code))
+}

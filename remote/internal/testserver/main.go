@@ -1,0 +1,108 @@
+// Command testserver serves workers for the process tests of package
+// remote: it is the other process, started, killed and restarted by the
+// tests, and built without the race detector so that it runs at full speed
+// under `go test -race`. It listens on -addr (loopback), prints
+// "LISTENING <addr>" and serves until its standard input closes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/d1"
+	"github.com/seed-29c11ff2/workers/remote"
+)
+
+// Calc adds, and waits.
+type Calc struct{ workers.Entrypoint }
+
+func (w *Calc) Add(a, b int) int { return a + b }
+
+// Slow waits for ctx, and records in dir that it started and, if so, that
+// it was canceled: the tests read the markers from their process.
+func (w *Calc) Slow(ctx context.Context, dir string) error {
+	_ = os.WriteFile(filepath.Join(dir, "started"), nil, 0o644)
+	select {
+	case <-ctx.Done():
+		_ = os.WriteFile(filepath.Join(dir, "canceled"), []byte(ctx.Err().Error()), 0o644)
+		return ctx.Err()
+	case <-time.After(time.Minute):
+		return nil
+	}
+}
+
+// Rows writes one row per call to a D1 table.
+type Rows struct{ workers.Entrypoint }
+
+func (w *Rows) db() *d1.Database {
+	db, _ := workers.Get[*d1.Database](w.Env, "DB")
+	return db
+}
+
+// Insert records the effect (g, i) and returns its row id.
+func (w *Rows) Insert(ctx context.Context, g, i int) (int64, error) {
+	res, err := w.db().Prepare("INSERT INTO effects (g, i) VALUES (?, ?)").Bind(g, i).Run(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res.Meta.LastRowID, nil
+}
+
+// Count returns how many rows there are, and how many distinct effects.
+func (w *Rows) Count(ctx context.Context) ([]int64, error) {
+	row, err := w.db().Prepare("SELECT COUNT(*) AS n, COUNT(DISTINCT g * 1000000 + i) AS d FROM effects").First(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return []int64{row["n"].(int64), row["d"].(int64)}, nil
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:0", "the loopback address to listen on")
+	dbPath := flag.String("db", "", "the SQLite file of the Rows worker")
+	flag.Parse()
+	if err := run(*addr, *dbPath); err != nil {
+		fmt.Fprintln(os.Stderr, "testserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr, dbPath string) error {
+	db, err := d1.Open(dbPath)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Exec(context.Background(), "CREATE TABLE IF NOT EXISTS effects (g INTEGER NOT NULL, i INTEGER NOT NULL)"); err != nil {
+		return err
+	}
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	if err := reg.Register("calc", workers.Worker{Default: workers.New[Calc]()}); err != nil {
+		return err
+	}
+	if err := reg.Register("rows", workers.Worker{Default: workers.New[Rows](), Bindings: map[string]any{"DB": db}}); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(remote.NewHandler(reg, remote.InsecureAllowAll())) // loopback only
+	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols), ReadHeaderTimeout: 10 * time.Second}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("LISTENING %s\n", ln.Addr())
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return srv.Close()
+}

@@ -1,0 +1,61 @@
+package remote
+
+import (
+	"context"
+	"maps"
+	"strings"
+)
+
+// Call metadata is a small per-call channel of string pairs beside the
+// arguments, for what belongs to the request rather than to the method:
+// W3C trace context (traceparent, tracestate), baggage, request ids. A remote
+// call sends the metadata of its context; the callee's context (its
+// context.Context parameter and its Ctx) carries what was sent, so a nested
+// call passes it on to the next hop without any code.
+
+type metadataKey struct{}
+
+// WithMetadata returns a copy of ctx whose call metadata has key set to
+// value. Keys are case-insensitive and kept in lower case, as HTTP/2 header
+// names are:
+//
+//	ctx = remote.WithMetadata(ctx, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+//
+// To propagate OpenTelemetry's context, inject it into a
+// propagation.MapCarrier and copy the pairs in with WithMetadata; on the
+// serving side, extract it from a MapCarrier made of [Metadata].
+func WithMetadata(ctx context.Context, key, value string) context.Context {
+	md := make(map[string]string, len(metadataOf(ctx))+1)
+	maps.Copy(md, metadataOf(ctx))
+	md[strings.ToLower(key)] = value
+	return context.WithValue(ctx, metadataKey{}, md)
+}
+
+// Metadata returns the call metadata of ctx: what [WithMetadata] set and,
+// inside a remote call, what the caller sent. The map is a copy; it is nil
+// when there is none.
+func Metadata(ctx context.Context) map[string]string {
+	return maps.Clone(metadataOf(ctx))
+}
+
+// metadataOf returns the metadata of ctx, not to be changed: every context
+// holds its own map.
+func metadataOf(ctx context.Context) map[string]string {
+	if ctx == nil {
+		return nil
+	}
+	md, _ := ctx.Value(metadataKey{}).(map[string]string)
+	return md
+}
+
+// withReceived puts the metadata a caller sent into the callee's context.
+func withReceived(ctx context.Context, md map[string]string) context.Context {
+	if len(md) == 0 {
+		return ctx
+	}
+	clean := make(map[string]string, len(md))
+	for k, v := range md {
+		clean[strings.ToLower(k)] = v
+	}
+	return context.WithValue(ctx, metadataKey{}, clean)
+}
