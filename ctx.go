@@ -7,7 +7,6 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
-	"unsafe"
 )
 
 // Ctx is one invocation's execution context, the Go form of Workers' ctx.
@@ -23,7 +22,8 @@ type Ctx struct {
 	parent      context.Context
 	ep          *entrypoint // nil for a Ctx that only carries a depth
 	props       any
-	depth       int32
+	depth       int16
+	shard       uint16 // the tracker shard counting this invocation (a Ctx on a stack may move)
 	passThrough atomic.Bool
 }
 
@@ -100,7 +100,7 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 		return
 	}
 	r := c.ep.worker.reg
-	s := r.track.shardOf(unsafe.Pointer(c))
+	s := &r.track.shards[c.shard]
 	if !r.track.addTask(s) {
 		r.logger().Error("workers: WaitUntil after Close; task not started", "service", c.ep.label())
 		return

@@ -88,6 +88,50 @@ func attachDispatch(ep *entrypoint) error {
 	return nil
 }
 
+// Mode says how a generated client makes a call; [Begin] decides it.
+type Mode int
+
+const (
+	// Direct: the client calls the method on a zero instance it holds
+	// itself, which the compiler keeps on the stack when nothing retains it.
+	Direct Mode = iota
+	// Construct: the worker has a [NewFunc] constructor; the client calls
+	// through [Invoke], which runs it.
+	Construct
+	// Remote: the target is not a local worker of this type (a remote
+	// worker, another type, an unknown service); the client calls through
+	// [Binding.Call], which reports any error.
+	Remote
+)
+
+// Begin opens a call of a generated client through b on the invocation
+// context c, which the client holds next to a zero instance of T: with mode
+// Direct it returns the Env to fill the instance with, and the client must
+// defer [End]. It applies all the runtime's rules for a call (context,
+// depth, props, Close); err is a call that cannot start.
+func Begin[T any](ctx context.Context, b *Binding, method string, c *Ctx) (env *Env, mode Mode, err error) {
+	ep, err := b.resolve()
+	if err != nil || ep.ctor.typ != reflect.TypeFor[T]() {
+		return nil, Remote, nil
+	}
+	if ep.ctor.alloc == nil {
+		return nil, Construct, nil
+	}
+	if err := b.reg.open(ctx, b, ep, method, c); err != nil {
+		return nil, Direct, err
+	}
+	return ep.worker.env, Direct, nil
+}
+
+// End closes a call that [Begin] opened, turning a panic of the callee into
+// a *[PanicError] in *err. Generated clients defer it.
+func End(c *Ctx, method string, err *error) {
+	if v := recover(); v != nil {
+		*err = &PanicError{Value: v, Stack: debug.Stack(), where: c.ep.display + " " + what(method)}
+	}
+	c.ep.worker.reg.end(c)
+}
+
 // Invoke calls fn on a fresh instance of the entrypoint b targets, with all
 // the runtime's rules for a call (context, depth, props, Close, panics), when
 // that entrypoint is local and of type T. local is false otherwise (a remote

@@ -24,44 +24,53 @@ func what(method string) string {
 	return fmt.Sprintf("method %q", method)
 }
 
-// begin opens an invocation: it checks ctx, the depth limit and the
-// registry, and makes the callee's Ctx (with its instance, when the
-// constructor can make both at once).
+// begin opens an invocation: it makes the callee's Ctx (with its instance,
+// when the constructor can make both at once) and opens it.
 func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method string) (*Ctx, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, &callError{kind: err, msg: fmt.Sprintf("workers: %s %s: %v", ep.display, what(method), err)}
-	}
-	depth := depthOf(ctx) + 1
-	if depth > r.opts.maxDepth {
-		return nil, newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
-	}
 	var c *Ctx
 	if ep.ctor.alloc != nil {
 		c = ep.ctor.alloc()
 	} else {
 		c = new(Ctx)
 	}
-	if !r.track.begin(r.track.shardOf(unsafe.Pointer(c))) {
-		return nil, newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
-	}
-	c.parent, c.ep, c.depth = ctx, ep, int32(depth)
-	if b.svc.Props != nil {
-		p, err := copier.Copy(b.svc.Props)
-		if err != nil {
-			r.end(c)
-			return nil, newError(ErrInvalidArgument, "%s %s: props: %v", ep.display, what(method), err)
-		}
-		c.props = p
+	if err := r.open(ctx, b, ep, method, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
+// open checks ctx, the depth limit and the registry, and fills c. It keeps
+// no reference to c, so a generated client's Ctx can live on its stack.
+func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method string, c *Ctx) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return &callError{kind: err, msg: fmt.Sprintf("workers: %s %s: %v", ep.display, what(method), err)}
+	}
+	depth := depthOf(ctx) + 1
+	if depth > r.opts.maxDepth {
+		return newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
+	}
+	c.shard = r.track.shardFor(unsafe.Pointer(c))
+	if !r.track.begin(&r.track.shards[c.shard]) {
+		return newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
+	}
+	c.parent, c.ep, c.depth = ctx, ep, int16(depth)
+	if b.svc.Props != nil {
+		p, err := copier.Copy(b.svc.Props)
+		if err != nil {
+			r.end(c)
+			return newError(ErrInvalidArgument, "%s %s: props: %v", ep.display, what(method), err)
+		}
+		c.props = p
+	}
+	return nil
+}
+
 // end closes an invocation that begin opened.
 func (r *Registry) end(c *Ctx) {
-	r.track.done(r.track.shardOf(unsafe.Pointer(c)))
+	r.track.done(&r.track.shards[c.shard])
 }
 
 // instance returns the fresh receiver of one invocation, with Env and Ctx

@@ -24,6 +24,10 @@ func (f optionFunc) apply(o *options) { f(o) }
 // Workers allows 32 through service bindings.
 const DefaultMaxDepth = 32
 
+// maxMaxDepth bounds WithMaxDepth: a chain deeper than this would overflow
+// the goroutine's stack long before.
+const maxMaxDepth = 1 << 14
+
 // WithLogger sets the logger for what the runtime cannot return to a caller:
 // failed or panicking WaitUntil tasks, config warnings. The default is
 // [slog.Default].
@@ -43,7 +47,7 @@ func WithOrigin(h http.Handler) Option {
 func WithMaxDepth(n int) Option {
 	return optionFunc(func(o *options) {
 		if n > 0 {
-			o.maxDepth = n
+			o.maxDepth = min(n, maxMaxDepth)
 		}
 	})
 }

@@ -26,10 +26,11 @@ type shard struct {
 
 func newTracker() *tracker { return &tracker{idle: make(chan struct{})} }
 
-// shardOf picks a shard for an invocation. Allocations on different cores
-// come from different spans, so their addresses spread calls over shards.
-func (t *tracker) shardOf(p unsafe.Pointer) *shard {
-	return &t.shards[(uintptr(p)>>9)%trackerShards]
+// shardFor picks a shard for an invocation from the address of its Ctx:
+// allocations (and stacks) of different cores lie apart, so the addresses
+// spread concurrent calls over shards.
+func (t *tracker) shardFor(p unsafe.Pointer) uint16 {
+	return uint16((uintptr(p) >> 9) % trackerShards)
 }
 
 // begin counts a new call, or reports false once the registry is closing.

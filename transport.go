@@ -87,7 +87,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 // invocation at the given depth of its call chain. A transport's serving
 // side uses it so that the depth limit spans processes.
 func ContextWithDepth(ctx context.Context, depth int) context.Context {
-	return &Ctx{parent: ctx, depth: int32(depth)}
+	return &Ctx{parent: ctx, depth: int16(min(max(depth, 0), maxMaxDepth))}
 }
 
 // MethodInfo describes an RPC method, for a transport that decodes

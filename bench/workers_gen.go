@@ -42,47 +42,80 @@ func NewAdderClient(b *workers.Binding) *AdderClient { return &AdderClient{b: b}
 func (c *AdderClient) Binding() *workers.Binding { return c.b }
 
 // Add calls Adder.Add.
-func (c *AdderClient) Add(ctx context.Context, a0 int, a1 int) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Add", func(w *Adder, ctx context.Context) (err error) {
+func (c *AdderClient) Add(ctx context.Context, a0 int, a1 int) (r int, err error) {
+	call := func(w *Adder, ctx context.Context) (err error) {
 		r = w.Add(a0, a1)
 		return nil
-	})
-	if !local {
-		return workers.Call[int](ctx, c.b, "Add", a0, a1)
 	}
-	return r, err
+	var inst Adder
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Adder](ctx, c.b, "Add", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Add", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Add", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Add", a0, a1)
 }
 
 // Bytes calls Adder.Bytes.
-func (c *AdderClient) Bytes(ctx context.Context, a0 []byte) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Bytes", func(w *Adder, ctx context.Context) (err error) {
+func (c *AdderClient) Bytes(ctx context.Context, a0 []byte) (r int, err error) {
+	call := func(w *Adder, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
 		r = w.Bytes(a0)
 		return nil
-	})
-	if !local {
-		return workers.Call[int](ctx, c.b, "Bytes", a0)
 	}
-	return r, err
+	var inst Adder
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Adder](ctx, c.b, "Bytes", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Bytes", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Bytes", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Bytes", a0)
 }
 
 // Echo calls Adder.Echo.
-func (c *AdderClient) Echo(ctx context.Context, a0 Payload) (Payload, error) {
-	var r Payload
-	local, err := workers.Invoke(ctx, c.b, "Echo", func(w *Adder, ctx context.Context) (err error) {
+func (c *AdderClient) Echo(ctx context.Context, a0 Payload) (r Payload, err error) {
+	call := func(w *Adder, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
 		r = w.Echo(a0)
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[Payload](ctx, c.b, "Echo", a0)
 	}
-	return r, err
+	var inst Adder
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Adder](ctx, c.b, "Echo", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Echo", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Echo", call)
+		return r, err
+	}
+	return workers.Call[Payload](ctx, c.b, "Echo", a0)
 }

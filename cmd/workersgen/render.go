@@ -102,16 +102,19 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 			params = append(params, fmt.Sprintf("a%d %s", i, t))
 			names = append(names, fmt.Sprintf("a%d", i))
 		}
-		results := "error"
+		results := "(err error)"
 		if m.Result != "" {
-			results = "(" + m.Result + ", error)"
+			results = "(r " + m.Result + ", err error)"
+		}
+		ret := "return err"
+		if m.Result != "" {
+			ret = "return r, err"
 		}
 		p("// %s calls %s.%s.", m.Name, w.Name, m.Name)
 		p("func (c *%s) %s(%s) %s {", c, m.Name, strings.Join(params, ", "), results)
-		if m.Result != "" {
-			p("var r %s", m.Result)
-		}
-		p("local, err := workers.Invoke(ctx, c.b, %q, func(w *%s, ctx context.Context) (err error) {", m.Name, w.Name)
+		// call is the method with the copies a call makes, for both the
+		// direct and the constructing path.
+		p("call := func(w *%s, ctx context.Context) (err error) {", w.Name)
 		for i, pa := range m.Params {
 			if pa.NeedCopy {
 				p("if a%d, err = workers.Copy(a%d); err != nil {\nreturn err\n}", i, i)
@@ -143,8 +146,22 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 				p("return nil")
 			}
 		}
-		p("})")
-		p("if !local {")
+		p("}")
+		// A zero instance and its Ctx on this stack: the compiler moves
+		// them to the heap only if the method keeps a reference.
+		// (Two variables, not one struct: a variable that holds its own
+		// address always escapes.)
+		p("var inst %s\nvar ictx workers.Ctx", w.Name)
+		p("env, mode, err := workers.Begin[%s](ctx, c.b, %q, &ictx)", w.Name, m.Name)
+		p("switch {")
+		p("case err != nil:\n%s", ret)
+		p("case mode == workers.Direct:")
+		p("defer workers.End(&ictx, %q, &err)", m.Name)
+		p("inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}")
+		p("err = call(&inst, &ictx)\n%s", ret)
+		p("case mode == workers.Construct:")
+		p("_, err = workers.Invoke(ctx, c.b, %q, call)\n%s", m.Name, ret)
+		p("}")
 		args := strings.Join(names, ", ")
 		if m.Variadic {
 			// Binding.Call takes the variadic arguments one by one.
@@ -164,12 +181,6 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 			p("return workers.Call[%s](ctx, c.b, %q%s)", m.Result, m.Name, args)
 		} else {
 			p("_, err = c.b.Call(ctx, %q%s)", m.Name, args)
-			p("return err")
-		}
-		p("}")
-		if m.Result != "" {
-			p("return r, err")
-		} else {
 			p("return err")
 		}
 		p("}\n")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,6 +46,10 @@ var paths = []path{
 	}},
 	{name: "typed client", typed: true, make: func(t *testing.T, props any) caller {
 		return typedCaller(gentest.NewCalcClient(register(t, workers.New[gentest.Calc](), props)))
+	}},
+	{name: "typed client with a NewFunc constructor", typed: true, make: func(t *testing.T, props any) caller {
+		ctor := workers.NewFunc(func() *gentest.Calc { return &gentest.Calc{} })
+		return typedCaller(gentest.NewCalcClient(register(t, ctor, props)))
 	}},
 }
 
@@ -92,6 +97,10 @@ func typedCaller(c *gentest.CalcClient) caller {
 			return c.Apply(ctx, a[0].(func(int) int), a[1].(int))
 		case "Lookup":
 			return c.Lookup(ctx, a[0].(map[string][]int), a[1].(string))
+		case "Deep":
+			return c.Deep(ctx, a[0].(int))
+		case "Background":
+			return nil, c.Background(ctx, a[0].(func()))
 		}
 		panic("typedCaller: no method " + method)
 	}
@@ -297,6 +306,47 @@ func TestDepthLimitSameOnEveryPath(t *testing.T) {
 			ctx = workers.ContextWithDepth(context.Background(), workers.DefaultMaxDepth)
 			_, err = call(ctx, "Depth")
 			assert.True(t, errors.Is(err, workers.ErrDepthExceeded), "got %v", err)
+		})
+	}
+}
+
+// A call whose stack grows (and moves) while it runs, and one that leaves
+// work behind with WaitUntil, must both be accounted for: Close returns
+// once they are done, on every path.
+func TestCallsAccountedForOnEveryPath(t *testing.T) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			reg := workers.NewRegistry()
+			code := workers.New[gentest.Calc]()
+			if p.name == "reflective" {
+				code = workers.New[plain.Calc]()
+			}
+			require.NoError(t, reg.Register("calc", workers.Worker{Default: code}))
+			var call caller = reg.Bind(workers.Service{Service: "calc"}).Call
+			if p.typed {
+				call = typedCaller(gentest.NewCalcClient(reg.Bind(workers.Service{Service: "calc"})))
+			}
+			got, err := call(t.Context(), "Deep", 20000)
+			require.NoError(t, err)
+			assert.Equal(t, 0, got)
+
+			release := make(chan struct{})
+			finished := make(chan struct{})
+			_, err = call(t.Context(), "Background", func() {
+				<-release
+				close(finished)
+			})
+			require.NoError(t, err)
+			close(release)
+
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			require.NoError(t, reg.Close(ctx), "Close must not wait for a call that ended")
+			select {
+			case <-finished:
+			default:
+				t.Fatal("Close returned before the WaitUntil task finished")
+			}
 		})
 	}
 }

@@ -114,3 +114,24 @@ type key struct{}
 func WithGreeting(ctx context.Context, greeting string) context.Context {
 	return context.WithValue(ctx, key{}, greeting)
 }
+
+// Deep recurses n levels with a large frame, growing (and so moving) the
+// goroutine's stack during the call.
+func (m *Methods) Deep(n int) int { return deep(n) }
+
+func deep(n int) int {
+	var frame [256]byte
+	frame[n%len(frame)] = byte(n)
+	if n == 0 {
+		return int(frame[0])
+	}
+	return deep(n-1) + int(frame[n%len(frame)]) - n%256
+}
+
+// Background finishes its work after the call returns, through WaitUntil.
+func (m *Methods) Background(ctx context.Context, done func()) {
+	ctx.(*workers.Ctx).WaitUntil(func(context.Context) error {
+		done()
+		return nil
+	})
+}

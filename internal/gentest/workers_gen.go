@@ -13,7 +13,7 @@ var _ = workers.GeneratedV1
 
 func init() {
 	workers.RegisterDispatcher(workers.Dispatcher[Calc]{
-		Hash: "e5a28e68f0e79d39",
+		Hash: "8cddbd534b93c814",
 		Methods: map[string]func(w *Calc, ctx context.Context, args workers.Args) (any, error){
 			"Add": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(int)
@@ -25,8 +25,17 @@ func init() {
 				a1, _ := args.At(1).(int)
 				return w.Apply(a0, a1), nil
 			},
+			"Background": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+				a0, _ := args.At(0).(func())
+				w.Background(ctx, a0)
+				return nil, nil
+			},
 			"Count": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				return w.Count(), nil
+			},
+			"Deep": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+				a0, _ := args.At(0).(int)
+				return w.Deep(a0), nil
 			},
 			"Depth": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				return w.Depth(ctx), nil
@@ -110,156 +119,319 @@ func NewCalcClient(b *workers.Binding) *CalcClient { return &CalcClient{b: b} }
 func (c *CalcClient) Binding() *workers.Binding { return c.b }
 
 // Add calls Calc.Add.
-func (c *CalcClient) Add(ctx context.Context, a0 int, a1 int) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Add", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Add(ctx context.Context, a0 int, a1 int) (r int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Add(a0, a1)
 		return nil
-	})
-	if !local {
-		return workers.Call[int](ctx, c.b, "Add", a0, a1)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Add", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Add", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Add", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Add", a0, a1)
 }
 
 // Apply calls Calc.Apply.
-func (c *CalcClient) Apply(ctx context.Context, a0 func(int) int, a1 int) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Apply", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Apply(ctx context.Context, a0 func(int) int, a1 int) (r int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
 		r = w.Apply(a0, a1)
 		return nil
-	})
-	if !local {
-		return workers.Call[int](ctx, c.b, "Apply", a0, a1)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Apply", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Apply", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Apply", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Apply", a0, a1)
+}
+
+// Background calls Calc.Background.
+func (c *CalcClient) Background(ctx context.Context, a0 func()) (err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
+		if a0, err = workers.Copy(a0); err != nil {
+			return err
+		}
+		w.Background(ctx, a0)
+		return nil
+	}
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Background", &ictx)
+	switch {
+	case err != nil:
+		return err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Background", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Background", call)
+		return err
+	}
+	_, err = c.b.Call(ctx, "Background", a0)
+	return err
 }
 
 // Count calls Calc.Count.
-func (c *CalcClient) Count(ctx context.Context) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Count", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Count(ctx context.Context) (r int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Count()
 		return nil
-	})
-	if !local {
-		return workers.Call[int](ctx, c.b, "Count")
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Count", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Count", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Count", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Count")
+}
+
+// Deep calls Calc.Deep.
+func (c *CalcClient) Deep(ctx context.Context, a0 int) (r int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
+		r = w.Deep(a0)
+		return nil
+	}
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Deep", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Deep", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Deep", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Deep", a0)
 }
 
 // Depth calls Calc.Depth.
-func (c *CalcClient) Depth(ctx context.Context) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Depth", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Depth(ctx context.Context) (r int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Depth(ctx)
 		return nil
-	})
-	if !local {
-		return workers.Call[int](ctx, c.b, "Depth")
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Depth", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Depth", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Depth", call)
+		return r, err
+	}
+	return workers.Call[int](ctx, c.b, "Depth")
 }
 
 // Fail calls Calc.Fail.
-func (c *CalcClient) Fail(ctx context.Context) error {
-	local, err := workers.Invoke(ctx, c.b, "Fail", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Fail(ctx context.Context) (err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		return w.Fail()
-	})
-	if !local {
-		_, err = c.b.Call(ctx, "Fail")
+	}
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Fail", &ictx)
+	switch {
+	case err != nil:
+		return err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Fail", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Fail", call)
 		return err
 	}
+	_, err = c.b.Call(ctx, "Fail")
 	return err
 }
 
 // Greeting calls Calc.Greeting.
-func (c *CalcClient) Greeting(ctx context.Context, a0 string) (string, error) {
-	var r string
-	local, err := workers.Invoke(ctx, c.b, "Greeting", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Greeting(ctx context.Context, a0 string) (r string, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		if r, err = w.Greeting(ctx, a0); err != nil {
 			return err
 		}
 		return nil
-	})
-	if !local {
-		return workers.Call[string](ctx, c.b, "Greeting", a0)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Greeting", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Greeting", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Greeting", call)
+		return r, err
+	}
+	return workers.Call[string](ctx, c.b, "Greeting", a0)
 }
 
 // Held calls Calc.Held.
-func (c *CalcClient) Held(ctx context.Context) ([]int, error) {
-	var r []int
-	local, err := workers.Invoke(ctx, c.b, "Held", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Held(ctx context.Context) (r []int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Held()
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[[]int](ctx, c.b, "Held")
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Held", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Held", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Held", call)
+		return r, err
+	}
+	return workers.Call[[]int](ctx, c.b, "Held")
 }
 
 // Join calls Calc.Join.
-func (c *CalcClient) Join(ctx context.Context, a0 string, a1 ...string) (string, error) {
-	var r string
-	local, err := workers.Invoke(ctx, c.b, "Join", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Join(ctx context.Context, a0 string, a1 ...string) (r string, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Join(a0, a1...)
 		return nil
-	})
-	if !local {
-		all := make([]any, 0, 1+len(a1))
-		all = append(all, a0)
-		for _, v := range a1 {
-			all = append(all, v)
-		}
-		return workers.Call[string](ctx, c.b, "Join", all...)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Join", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Join", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Join", call)
+		return r, err
+	}
+	all := make([]any, 0, 1+len(a1))
+	all = append(all, a0)
+	for _, v := range a1 {
+		all = append(all, v)
+	}
+	return workers.Call[string](ctx, c.b, "Join", all...)
 }
 
 // Lookup calls Calc.Lookup.
-func (c *CalcClient) Lookup(ctx context.Context, a0 map[string][]int, a1 string) ([]int, error) {
-	var r []int
-	local, err := workers.Invoke(ctx, c.b, "Lookup", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Lookup(ctx context.Context, a0 map[string][]int, a1 string) (r []int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
 		r = w.Lookup(a0, a1)
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[[]int](ctx, c.b, "Lookup", a0, a1)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Lookup", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Lookup", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Lookup", call)
+		return r, err
+	}
+	return workers.Call[[]int](ctx, c.b, "Lookup", a0, a1)
 }
 
 // Move calls Calc.Move.
-func (c *CalcClient) Move(ctx context.Context, a0 Point, a1 int) (Point, error) {
-	var r Point
-	local, err := workers.Invoke(ctx, c.b, "Move", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Move(ctx context.Context, a0 Point, a1 int) (r Point, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
 		r = w.Move(a0, a1)
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[Point](ctx, c.b, "Move", a0, a1)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Move", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Move", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Move", call)
+		return r, err
+	}
+	return workers.Call[Point](ctx, c.b, "Move", a0, a1)
 }
 
 // Mutate calls Calc.Mutate.
-func (c *CalcClient) Mutate(ctx context.Context, a0 *Point, a1 []int, a2 map[string]int) error {
-	local, err := workers.Invoke(ctx, c.b, "Mutate", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Mutate(ctx context.Context, a0 *Point, a1 []int, a2 map[string]int) (err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		if a0, err = workers.Copy(a0); err != nil {
 			return err
 		}
@@ -271,82 +443,151 @@ func (c *CalcClient) Mutate(ctx context.Context, a0 *Point, a1 []int, a2 map[str
 		}
 		w.Mutate(a0, a1, a2)
 		return nil
-	})
-	if !local {
-		_, err = c.b.Call(ctx, "Mutate", a0, a1, a2)
+	}
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Mutate", &ictx)
+	switch {
+	case err != nil:
+		return err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Mutate", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Mutate", call)
 		return err
 	}
+	_, err = c.b.Call(ctx, "Mutate", a0, a1, a2)
 	return err
 }
 
 // Nothing calls Calc.Nothing.
-func (c *CalcClient) Nothing(ctx context.Context) error {
-	local, err := workers.Invoke(ctx, c.b, "Nothing", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Nothing(ctx context.Context) (err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		w.Nothing()
 		return nil
-	})
-	if !local {
-		_, err = c.b.Call(ctx, "Nothing")
+	}
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Nothing", &ictx)
+	switch {
+	case err != nil:
+		return err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Nothing", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Nothing", call)
 		return err
 	}
+	_, err = c.b.Call(ctx, "Nothing")
 	return err
 }
 
 // Panic calls Calc.Panic.
-func (c *CalcClient) Panic(ctx context.Context) error {
-	local, err := workers.Invoke(ctx, c.b, "Panic", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Panic(ctx context.Context) (err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		w.Panic()
 		return nil
-	})
-	if !local {
-		_, err = c.b.Call(ctx, "Panic")
+	}
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Panic", &ictx)
+	switch {
+	case err != nil:
+		return err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Panic", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Panic", call)
 		return err
 	}
+	_, err = c.b.Call(ctx, "Panic")
 	return err
 }
 
 // Props calls Calc.Props.
-func (c *CalcClient) Props(ctx context.Context) (any, error) {
-	var r any
-	local, err := workers.Invoke(ctx, c.b, "Props", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Props(ctx context.Context) (r any, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Props(ctx)
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[any](ctx, c.b, "Props")
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Props", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Props", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Props", call)
+		return r, err
+	}
+	return workers.Call[any](ctx, c.b, "Props")
 }
 
 // Sqrt calls Calc.Sqrt.
-func (c *CalcClient) Sqrt(ctx context.Context, a0 float64) (float64, error) {
-	var r float64
-	local, err := workers.Invoke(ctx, c.b, "Sqrt", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Sqrt(ctx context.Context, a0 float64) (r float64, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		if r, err = w.Sqrt(a0); err != nil {
 			return err
 		}
 		return nil
-	})
-	if !local {
-		return workers.Call[float64](ctx, c.b, "Sqrt", a0)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Sqrt", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Sqrt", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Sqrt", call)
+		return r, err
+	}
+	return workers.Call[float64](ctx, c.b, "Sqrt", a0)
 }
 
 // Sum calls Calc.Sum.
-func (c *CalcClient) Sum(ctx context.Context, a0 ...int) (int, error) {
-	var r int
-	local, err := workers.Invoke(ctx, c.b, "Sum", func(w *Calc, ctx context.Context) (err error) {
+func (c *CalcClient) Sum(ctx context.Context, a0 ...int) (r int, err error) {
+	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Sum(a0...)
 		return nil
-	})
-	if !local {
-		all := make([]any, 0, 0+len(a0))
-		for _, v := range a0 {
-			all = append(all, v)
-		}
-		return workers.Call[int](ctx, c.b, "Sum", all...)
 	}
-	return r, err
+	var inst Calc
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[Calc](ctx, c.b, "Sum", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "Sum", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "Sum", call)
+		return r, err
+	}
+	all := make([]any, 0, 0+len(a0))
+	for _, v := range a0 {
+		all = append(all, v)
+	}
+	return workers.Call[int](ctx, c.b, "Sum", all...)
 }

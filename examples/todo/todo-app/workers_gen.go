@@ -84,47 +84,81 @@ func NewAdminEntrypointClient(b *workers.Binding) *AdminEntrypointClient {
 func (c *AdminEntrypointClient) Binding() *workers.Binding { return c.b }
 
 // CreateUser calls AdminEntrypoint.CreateUser.
-func (c *AdminEntrypointClient) CreateUser(ctx context.Context, a0 string) (User, error) {
-	var r User
-	local, err := workers.Invoke(ctx, c.b, "CreateUser", func(w *AdminEntrypoint, ctx context.Context) (err error) {
+func (c *AdminEntrypointClient) CreateUser(ctx context.Context, a0 string) (r User, err error) {
+	call := func(w *AdminEntrypoint, ctx context.Context) (err error) {
 		if r, err = w.CreateUser(a0); err != nil {
 			return err
 		}
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[User](ctx, c.b, "CreateUser", a0)
 	}
-	return r, err
+	var inst AdminEntrypoint
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[AdminEntrypoint](ctx, c.b, "CreateUser", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "CreateUser", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "CreateUser", call)
+		return r, err
+	}
+	return workers.Call[User](ctx, c.b, "CreateUser", a0)
 }
 
 // DeleteUser calls AdminEntrypoint.DeleteUser.
-func (c *AdminEntrypointClient) DeleteUser(ctx context.Context, a0 int64) error {
-	local, err := workers.Invoke(ctx, c.b, "DeleteUser", func(w *AdminEntrypoint, ctx context.Context) (err error) {
+func (c *AdminEntrypointClient) DeleteUser(ctx context.Context, a0 int64) (err error) {
+	call := func(w *AdminEntrypoint, ctx context.Context) (err error) {
 		return w.DeleteUser(a0)
-	})
-	if !local {
-		_, err = c.b.Call(ctx, "DeleteUser", a0)
+	}
+	var inst AdminEntrypoint
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[AdminEntrypoint](ctx, c.b, "DeleteUser", &ictx)
+	switch {
+	case err != nil:
+		return err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "DeleteUser", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "DeleteUser", call)
 		return err
 	}
+	_, err = c.b.Call(ctx, "DeleteUser", a0)
 	return err
 }
 
 // ListUsers calls AdminEntrypoint.ListUsers.
-func (c *AdminEntrypointClient) ListUsers(ctx context.Context) ([]User, error) {
-	var r []User
-	local, err := workers.Invoke(ctx, c.b, "ListUsers", func(w *AdminEntrypoint, ctx context.Context) (err error) {
+func (c *AdminEntrypointClient) ListUsers(ctx context.Context) (r []User, err error) {
+	call := func(w *AdminEntrypoint, ctx context.Context) (err error) {
 		if r, err = w.ListUsers(); err != nil {
 			return err
 		}
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[[]User](ctx, c.b, "ListUsers")
 	}
-	return r, err
+	var inst AdminEntrypoint
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[AdminEntrypoint](ctx, c.b, "ListUsers", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "ListUsers", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "ListUsers", call)
+		return r, err
+	}
+	return workers.Call[[]User](ctx, c.b, "ListUsers")
 }
 
 // AppClient calls the RPC methods of App through a service binding, with types.
@@ -148,49 +182,82 @@ func NewUserEntrypointClient(b *workers.Binding) *UserEntrypointClient {
 func (c *UserEntrypointClient) Binding() *workers.Binding { return c.b }
 
 // CreateTask calls UserEntrypoint.CreateTask.
-func (c *UserEntrypointClient) CreateTask(ctx context.Context, a0 int64, a1 string) (Task, error) {
-	var r Task
-	local, err := workers.Invoke(ctx, c.b, "CreateTask", func(w *UserEntrypoint, ctx context.Context) (err error) {
+func (c *UserEntrypointClient) CreateTask(ctx context.Context, a0 int64, a1 string) (r Task, err error) {
+	call := func(w *UserEntrypoint, ctx context.Context) (err error) {
 		if r, err = w.CreateTask(a0, a1); err != nil {
 			return err
 		}
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[Task](ctx, c.b, "CreateTask", a0, a1)
 	}
-	return r, err
+	var inst UserEntrypoint
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[UserEntrypoint](ctx, c.b, "CreateTask", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "CreateTask", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "CreateTask", call)
+		return r, err
+	}
+	return workers.Call[Task](ctx, c.b, "CreateTask", a0, a1)
 }
 
 // FindUser calls UserEntrypoint.FindUser.
-func (c *UserEntrypointClient) FindUser(ctx context.Context, a0 string) (User, error) {
-	var r User
-	local, err := workers.Invoke(ctx, c.b, "FindUser", func(w *UserEntrypoint, ctx context.Context) (err error) {
+func (c *UserEntrypointClient) FindUser(ctx context.Context, a0 string) (r User, err error) {
+	call := func(w *UserEntrypoint, ctx context.Context) (err error) {
 		if r, err = w.FindUser(a0); err != nil {
 			return err
 		}
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[User](ctx, c.b, "FindUser", a0)
 	}
-	return r, err
+	var inst UserEntrypoint
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[UserEntrypoint](ctx, c.b, "FindUser", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "FindUser", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "FindUser", call)
+		return r, err
+	}
+	return workers.Call[User](ctx, c.b, "FindUser", a0)
 }
 
 // GetTasks calls UserEntrypoint.GetTasks.
-func (c *UserEntrypointClient) GetTasks(ctx context.Context, a0 int64) ([]Task, error) {
-	var r []Task
-	local, err := workers.Invoke(ctx, c.b, "GetTasks", func(w *UserEntrypoint, ctx context.Context) (err error) {
+func (c *UserEntrypointClient) GetTasks(ctx context.Context, a0 int64) (r []Task, err error) {
+	call := func(w *UserEntrypoint, ctx context.Context) (err error) {
 		if r, err = w.GetTasks(a0); err != nil {
 			return err
 		}
 		r, err = workers.Copy(r)
 		return err
-	})
-	if !local {
-		return workers.Call[[]Task](ctx, c.b, "GetTasks", a0)
 	}
-	return r, err
+	var inst UserEntrypoint
+	var ictx workers.Ctx
+	env, mode, err := workers.Begin[UserEntrypoint](ctx, c.b, "GetTasks", &ictx)
+	switch {
+	case err != nil:
+		return r, err
+	case mode == workers.Direct:
+		defer workers.End(&ictx, "GetTasks", &err)
+		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
+		err = call(&inst, &ictx)
+		return r, err
+	case mode == workers.Construct:
+		_, err = workers.Invoke(ctx, c.b, "GetTasks", call)
+		return r, err
+	}
+	return workers.Call[[]Task](ctx, c.b, "GetTasks", a0)
 }
