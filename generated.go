@@ -54,15 +54,21 @@ func RegisterDispatcher[T any](d Dispatcher[T]) {
 // generated dispatcher when there is one (refusing a stale one), else a shim
 // for common shapes; methods with neither are called by reflection.
 func attachDispatch(ep *entrypoint) error {
+	plain := func(t reflect.Type) bool {
+		needs, ok := copier.NeedsCopy(t)
+		return ok && !needs
+	}
 	for _, m := range ep.table.Methods {
 		m.Plain = make([]bool, len(m.Params))
+		m.AllPlain = !m.Variadic
 		for i, pt := range m.Params {
 			if m.Variadic && i == len(m.Params)-1 {
 				pt = pt.Elem()
 			}
-			needs, ok := copier.NeedsCopy(pt)
-			m.Plain[i] = ok && !needs
+			m.Plain[i] = plain(pt) && pt.Kind() != reflect.Interface
+			m.AllPlain = m.AllPlain && m.Plain[i]
 		}
+		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && plain(m.Result)
 	}
 	if v, ok := dispatchers.Load(ep.ctor.typ); ok {
 		d := v.(*dispatcher)

@@ -153,6 +153,9 @@ func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, in []reflect.Value) 
 // result copies a method's result so the caller cannot reach the callee's
 // data.
 func (ep *entrypoint) result(m *method.Method, res any) (any, error) {
+	if m.PlainOut {
+		return res, nil
+	}
 	out, err := copier.Copy(res)
 	if err != nil {
 		return nil, newError(ErrInvalidArgument, "%s method %q: result: %v", ep.display, m.Name, err)
@@ -199,6 +202,17 @@ func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type) 
 // of its parameter's type, and of a type that needs no copy, passes as it
 // is: no reflection, no allocation.
 func (ep *entrypoint) fastArguments(m *method.Method, args []any) (shim.Args, error) {
+	if m.AllPlain && len(args) == len(m.Params) {
+		in := shim.MakeArgs(len(args))
+		for i, a := range args {
+			if a == nil || reflect.TypeOf(a) != m.Params[i] {
+				goto convert
+			}
+			in.Set(i, a)
+		}
+		return in, nil
+	}
+convert:
 	if err := ep.checkCount(m, len(args)); err != nil {
 		return shim.Args{}, err
 	}

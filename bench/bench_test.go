@@ -11,11 +11,16 @@ import (
 
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/bench"
+	"github.com/seed-29c11ff2/workers/bench/plain"
 )
 
 func adderBinding(tb testing.TB) *workers.Binding {
+	return binding(tb, workers.New[bench.Adder]())
+}
+
+func binding(tb testing.TB, code workers.Constructor) *workers.Binding {
 	reg := workers.NewRegistry()
-	require.NoError(tb, reg.Register("adder", workers.Worker{Default: workers.New[bench.Adder]()}))
+	require.NoError(tb, reg.Register("adder", workers.Worker{Default: code}))
 	tb.Cleanup(func() { reg.Close(context.Background()) })
 	return reg.Bind(workers.Service{Service: "adder"})
 }
@@ -41,7 +46,7 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	})
 	b.Run("binding_call", func(b *testing.B) {
-		bd := adderBinding(b)
+		bd := binding(b, workers.New[plain.Adder]()) // no generated code
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			v, err := bd.Call(ctx, "Add", i, 2)
@@ -52,7 +57,7 @@ func BenchmarkAdd(b *testing.B) {
 		}
 	})
 	b.Run("binding_call_parallel", func(b *testing.B) {
-		bd := adderBinding(b)
+		bd := binding(b, workers.New[plain.Adder]())
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for i := 0; pb.Next(); i++ {
@@ -62,6 +67,17 @@ func BenchmarkAdd(b *testing.B) {
 				}
 			}
 		})
+	})
+	b.Run("binding_call_generated", func(b *testing.B) {
+		bd := adderBinding(b) // Binding.Call through the generated dispatcher
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			v, err := bd.Call(ctx, "Add", i, 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = v.(int)
+		}
 	})
 	b.Run("typed_client", func(b *testing.B) {
 		c := bench.NewAdderClient(adderBinding(b))

@@ -31,6 +31,8 @@ type Method struct {
 	Problem  string       // why the method cannot be called over RPC; "" when it can
 	Fast     shim.Func    // calls the method without reflection; nil when only reflection can
 	Plain    []bool       // per parameter: its values need no copy
+	AllPlain bool         // no parameter needs a copy, and none is variadic
+	PlainOut bool         // the result needs no copy
 }
 
 // Param returns the type of argument i (the element type for the variadic
