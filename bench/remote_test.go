@@ -1,0 +1,94 @@
+package bench_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"connectrpc.com/connect"
+	"github.com/fxamacker/cbor/v2"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/bench"
+	"github.com/seed-29c11ff2/workers/remote"
+)
+
+// h2c serves and dials unencrypted HTTP/2 on loopback, as a private network
+// would.
+func h2cServer(tb testing.TB, h http.Handler) (*httptest.Server, *http.Client) {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	tb.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+	})
+	return srv, &http.Client{Transport: tr}
+}
+
+// BenchmarkRemote compares Add through a binding to a worker served on
+// loopback by package remote with the floor under it: a bare connect-go
+// unary call with the same messages and codec to a handler that adds.
+func BenchmarkRemote(b *testing.B) {
+	ctx := context.Background()
+	b.Run("binding", func(b *testing.B) {
+		served := workers.NewRegistry()
+		require.NoError(b, served.Register("adder", workers.Worker{Default: workers.New[bench.Adder]()}))
+		b.Cleanup(func() { served.Close(ctx) })
+		mux := http.NewServeMux()
+		mux.Handle(remote.NewHandler(served, remote.InsecureAllowAll()))
+		srv, client := h2cServer(b, mux)
+
+		caller := workers.NewRegistry()
+		require.NoError(b, remote.Register(caller, "adder", srv.URL, remote.WithHTTPClient(client)))
+		b.Cleanup(func() { caller.Close(ctx) })
+		bd := caller.Bind(workers.Service{Service: "adder"})
+		b.ReportAllocs()
+		for b.Loop() {
+			if sum, err := workers.Call[int](ctx, bd, "Add", 1, 2); err != nil || sum != 3 {
+				b.Fatal(sum, err)
+			}
+		}
+	})
+	b.Run("raw_connect", func(b *testing.B) {
+		mux := http.NewServeMux()
+		mux.Handle(remote.CallProcedure, connect.NewUnaryHandler(remote.CallProcedure,
+			func(_ context.Context, req *connect.Request[remote.CallRequest]) (*connect.Response[remote.CallResponse], error) {
+				var x, y int
+				if err := cbor.Unmarshal(req.Msg.Args[0], &x); err != nil {
+					return nil, err
+				}
+				if err := cbor.Unmarshal(req.Msg.Args[1], &y); err != nil {
+					return nil, err
+				}
+				res, err := cbor.Marshal(x + y)
+				if err != nil {
+					return nil, err
+				}
+				return connect.NewResponse(&remote.CallResponse{Result: res, Type: "int"}), nil
+			}, connect.WithCodec(remote.Codec{}), connect.WithCompressMinBytes(16<<10)))
+		srv, hc := h2cServer(b, mux)
+		client := connect.NewClient[remote.CallRequest, remote.CallResponse](hc,
+			srv.URL+remote.CallProcedure, connect.WithCodec(remote.Codec{}), connect.WithCompressMinBytes(16<<10))
+		b.ReportAllocs()
+		for b.Loop() {
+			one, _ := cbor.Marshal(1)
+			two, _ := cbor.Marshal(2)
+			resp, err := client.CallUnary(ctx, connect.NewRequest(&remote.CallRequest{
+				Service: "adder", Method: "Add", Depth: 1, Args: []cbor.RawMessage{one, two}, Types: []string{"int", "int"},
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var sum int
+			if err := cbor.Unmarshal(resp.Msg.Result, &sum); err != nil || sum != 3 {
+				b.Fatal(sum, err)
+			}
+		}
+	})
+}
