@@ -21,7 +21,6 @@ import (
 type Ctx struct {
 	parent      context.Context
 	ep          *entrypoint // nil for a Ctx that only carries a depth
-	props       any
 	depth       int16
 	shard       uint16 // the tracker shard counting this invocation (a Ctx on a stack may move)
 	passThrough atomic.Bool
@@ -62,7 +61,19 @@ func (c *Ctx) Props() any {
 	if c == nil {
 		return nil
 	}
-	return c.props
+	if p, ok := c.parent.(*withProps); ok {
+		return p.props
+	}
+	return nil
+}
+
+// withProps carries an invocation's props as the parent of its Ctx, so that
+// the Ctx of the common invocation, without props, is smaller by a field.
+// Only open makes one, so a Ctx's parent is a *withProps exactly when its
+// binding has props.
+type withProps struct {
+	context.Context
+	props any
 }
 
 // Depth returns how many invocations deep this one is in its call chain: 1

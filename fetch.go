@@ -35,7 +35,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		defer r.end(c)
-		return ep.worker.remote.Fetch(c, &RemoteCall{Service: ep.worker.name, Entrypoint: ep.name, Props: c.props, Depth: int(c.depth)}, req)
+		return ep.worker.remote.Fetch(c, &RemoteCall{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.depth)}, req)
 	}
 	if !ep.fetch {
 		return nil, newError(ErrNoFetchHandler, "%s: Handler does not export a Fetch method", ep.display)

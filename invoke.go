@@ -63,7 +63,7 @@ func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method 
 			r.end(c)
 			return newError(ErrInvalidArgument, "%s %s: props: %v", ep.display, what(method), err)
 		}
-		c.props = p
+		c.parent = &withProps{Context: ctx, props: p}
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 	defer r.end(c)
 	return ep.worker.remote.Call(c, &RemoteCall{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
-		Args: args, Props: c.props, Depth: int(c.depth), Result: result,
+		Args: args, Props: c.Props(), Depth: int(c.depth), Result: result,
 	})
 }
 
