@@ -413,3 +413,66 @@ func TestCloseRacingCalls(t *testing.T) {
 		assert.NoError(t, err)
 	}
 }
+
+// watched records whether any invocation runs after Close has returned.
+var watched struct {
+	closed   atomicBool
+	violated atomicBool
+}
+
+type atomicBool struct {
+	mu sync.Mutex
+	v  bool
+}
+
+func (b *atomicBool) set()   { b.mu.Lock(); b.v = true; b.mu.Unlock() }
+func (b *atomicBool) reset() { b.mu.Lock(); b.v = false; b.mu.Unlock() }
+func (b *atomicBool) get() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.v
+}
+
+type Watched struct{ workers.Entrypoint }
+
+func (w *Watched) Work() {
+	if watched.closed.get() {
+		watched.violated.set()
+	}
+	runtime.Gosched()
+	if watched.closed.get() {
+		watched.violated.set()
+	}
+}
+
+// Calls racing with Close from many goroutines: each either runs entirely
+// before Close returns or fails with ErrClosed; none runs after.
+func TestNoCallRunsAfterClose(t *testing.T) {
+	for round := range 20 {
+		reg := workers.NewRegistry()
+		register(t, reg, "watched", workers.Worker{Default: workers.New[Watched]()})
+		b := bind(reg, "watched")
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				for {
+					if _, err := b.Call(context.Background(), "Work"); err != nil {
+						assert.ErrorIs(t, err, workers.ErrClosed)
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		runtime.Gosched()
+		require.NoError(t, reg.Close(context.Background()), "round %d", round)
+		watched.closed.set()
+		wg.Wait()
+		require.False(t, watched.violated.get(), "round %d: a call ran after Close returned", round)
+		watched.closed.reset()
+	}
+}

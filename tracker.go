@@ -8,20 +8,24 @@ import (
 
 // tracker counts in-flight calls and WaitUntil tasks so that Close can wait
 // for them. The count is spread over padded shards, picked from the address
-// of the invocation, so that calls on different cores do not fight over one
-// cache line; Close, which is rare, adds the shards up.
+// of the invocation's Ctx, so that calls on different cores do not fight
+// over one cache line; Close, which is rare, adds the shards up. Closing
+// sets a bit in every shard, so a call learns it from the one atomic add it
+// makes anyway.
 type tracker struct {
 	shards   [trackerShards]shard
-	closing  atomic.Bool
 	idleOnce sync.Once
 	idle     chan struct{}
 }
 
-const trackerShards = 16
+const (
+	trackerShards = 16
+	closedBit     = int64(1) << 62
+)
 
 type shard struct {
-	n atomic.Int64
-	_ [120]byte // a cache line (two on some CPUs) to itself
+	n atomic.Int64 // in flight, with closedBit once closing
+	_ [120]byte    // a cache line (two on some CPUs) to itself
 }
 
 func newTracker() *tracker { return &tracker{idle: make(chan struct{})} }
@@ -35,8 +39,7 @@ func (t *tracker) shardFor(p unsafe.Pointer) uint16 {
 
 // begin counts a new call, or reports false once the registry is closing.
 func (t *tracker) begin(s *shard) bool {
-	s.n.Add(1)
-	if t.closing.Load() {
+	if s.n.Add(1)&closedBit != 0 {
 		t.done(s)
 		return false
 	}
@@ -56,30 +59,33 @@ func (t *tracker) addTask(s *shard) bool {
 	}
 }
 
-// done ends a call or task. Once closing, the last one to end (which sees
-// every other's decrement) signals idle.
+// done ends a call or task. Once closing, whoever empties a shard looks at
+// the others; the last to end sees every other's decrement and signals idle.
 func (t *tracker) done(s *shard) {
-	s.n.Add(-1)
-	if t.closing.Load() && t.sum() == 0 {
-		t.idleOnce.Do(func() { close(t.idle) })
+	if s.n.Add(-1) == closedBit {
+		t.signalIfIdle()
 	}
 }
 
-func (t *tracker) sum() int64 {
-	var n int64
+// signalIfIdle closes idle when every shard is closed and empty. Until
+// Close has closed them all, a shard may still take calls, so an empty one
+// proves nothing: Close looks again itself once it has closed the last.
+func (t *tracker) signalIfIdle() {
 	for i := range t.shards {
-		n += t.shards[i].n.Load()
+		if t.shards[i].n.Load() != closedBit {
+			return
+		}
 	}
-	return n
+	t.idleOnce.Do(func() { close(t.idle) })
 }
 
 // close refuses new calls and returns a channel closed when none is left.
 func (t *tracker) close() <-chan struct{} {
-	t.closing.Store(true)
-	if t.sum() == 0 {
-		t.idleOnce.Do(func() { close(t.idle) })
+	for i := range t.shards {
+		t.shards[i].n.Or(closedBit)
 	}
+	t.signalIfIdle()
 	return t.idle
 }
 
-func (t *tracker) closed() bool { return t.closing.Load() }
+func (t *tracker) closed() bool { return t.shards[0].n.Load()&closedBit != 0 }
