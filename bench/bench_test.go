@@ -193,3 +193,15 @@ func TestHeapFlat(t *testing.T) {
 	after := live()
 	require.Less(t, int64(after)-int64(before), int64(256<<10), "live heap grew from %d to %d bytes", before, after)
 }
+
+// allocSink keeps allocations alive past the compiler.
+var allocSink *[8]*int
+
+// BenchmarkAlloc64 is the floor under any call that allocates: one 64-byte
+// object with pointers, garbage collection included.
+func BenchmarkAlloc64(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		allocSink = new([8]*int)
+	}
+}
