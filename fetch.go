@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/seed-29c11ff2/workers/internal/httpx"
 )
 
 // fetcher is the HTTP handler of a worker, Workers' fetch(request).
@@ -135,25 +137,12 @@ func (b *Binding) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(status)
 	var dst io.Writer = w
 	if resp.ContentLength < 0 || strings.HasPrefix(h.Get("Content-Type"), "text/event-stream") {
-		dst = flushWriter{w, http.NewResponseController(w)} // a stream: pass on each write as it comes
+		dst = httpx.NewFlushWriter(w) // a stream: pass on each write as it comes
 	}
 	_, _ = io.Copy(dst, resp.Body)
 	for k, v := range resp.Trailer {
 		h[http.TrailerPrefix+k] = v
 	}
-}
-
-type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
-}
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		_ = f.rc.Flush()
-	}
-	return n, err
 }
 
 // Handler returns an [http.Handler] serving the default entrypoint's Fetch of

@@ -18,6 +18,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/internal/httpx"
 )
 
 // NewHandler serves the workers of reg to other processes: their default
@@ -403,27 +404,14 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 	if resp.ContentLength < 0 {
 		// A stream: the caller gets the headers now, and each write as it
 		// comes, not when a buffer fills.
-		rc := http.NewResponseController(w)
-		_ = rc.Flush()
-		dst = flushWriter{w, rc}
+		fw := httpx.NewFlushWriter(w)
+		_ = fw.Flush()
+		dst = fw
 	}
 	_, _ = io.Copy(dst, resp.Body)
 	for k, v := range resp.Trailer {
 		hdr[k] = v
 	}
-}
-
-type flushWriter struct {
-	w  io.Writer
-	rc *http.ResponseController
-}
-
-func (f flushWriter) Write(p []byte) (int, error) {
-	n, err := f.w.Write(p)
-	if err == nil {
-		_ = f.rc.Flush()
-	}
-	return n, err
 }
 
 // writeFetchError answers a Fetch the runtime could not serve, with the
