@@ -106,25 +106,21 @@ func (c Constructor) check() error {
 	if !reflect.PointerTo(c.typ).Implements(embedsType) {
 		return fmt.Errorf("%w: type %s does not embed workers.Entrypoint", ErrInvalidWorker, c.typ)
 	}
-	if path, ok := findEntrypoint(c.typ, nil); !ok || path.viaPointer {
+	if viaPointer, ok := findEntrypoint(c.typ); !ok || viaPointer {
 		return fmt.Errorf("%w: type %s embeds *workers.Entrypoint; embed workers.Entrypoint by value so each instance gets its own", ErrInvalidWorker, c.typ)
 	}
 	return nil
 }
 
-type entrypointPath struct{ viaPointer bool }
-
 // findEntrypoint looks for the embedded Entrypoint breadth first, as Go's
 // promotion rules do, and says whether it is reached through a pointer.
-func findEntrypoint(t reflect.Type, seen map[reflect.Type]bool) (entrypointPath, bool) {
+func findEntrypoint(t reflect.Type) (viaPointer, ok bool) {
 	type node struct {
 		t   reflect.Type
 		ptr bool
 	}
 	level := []node{{t: t}}
-	if seen == nil {
-		seen = map[reflect.Type]bool{}
-	}
+	seen := map[reflect.Type]bool{}
 	for len(level) > 0 {
 		var next []node
 		for _, n := range level {
@@ -142,7 +138,7 @@ func findEntrypoint(t reflect.Type, seen map[reflect.Type]bool) (entrypointPath,
 					ft, ptr = ft.Elem(), true
 				}
 				if ft == entrypointType {
-					return entrypointPath{viaPointer: ptr}, true
+					return ptr, true
 				}
 				if ft.Kind() == reflect.Struct {
 					next = append(next, node{t: ft, ptr: ptr})
@@ -151,5 +147,5 @@ func findEntrypoint(t reflect.Type, seen map[reflect.Type]bool) (entrypointPath,
 		}
 		level = next
 	}
-	return entrypointPath{}, false
+	return false, false
 }

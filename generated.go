@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"runtime/debug"
 	"sync"
 
 	"github.com/seed-29c11ff2/workers/internal/shim"
@@ -54,22 +53,6 @@ func RegisterDispatcher[T any](d Dispatcher[T]) {
 // generated dispatcher when there is one (refusing a stale one), else a shim
 // for common shapes; methods with neither are called by reflection.
 func attachDispatch(ep *entrypoint) error {
-	plain := func(t reflect.Type) bool {
-		needs, ok := copier.NeedsCopy(t)
-		return ok && !needs
-	}
-	for _, m := range ep.table.Methods {
-		m.Plain = make([]bool, len(m.Params))
-		m.AllPlain = !m.Variadic
-		for i, pt := range m.Params {
-			if m.Variadic && i == len(m.Params)-1 {
-				pt = pt.Elem()
-			}
-			m.Plain[i] = plain(pt) && pt.Kind() != reflect.Interface
-			m.AllPlain = m.AllPlain && m.Plain[i]
-		}
-		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && plain(m.Result)
-	}
 	if v, ok := dispatchers.Load(ep.ctor.typ); ok {
 		d := v.(*dispatcher)
 		if got := ep.table.Hash(); got != d.hash {
@@ -133,7 +116,7 @@ func Begin[T any](ctx context.Context, b *Binding, method string, c *Ctx) (env *
 // a *[PanicError] in *err. Generated clients defer it.
 func End(c *Ctx, method string, err *error) {
 	if v := recover(); v != nil {
-		*err = &PanicError{Value: v, Stack: debug.Stack(), where: c.ep.display + " " + what(method)}
+		*err = c.ep.panicked(method, v)
 	}
 	c.ep.worker.reg.end(c)
 }
@@ -154,11 +137,7 @@ func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T,
 		return true, err
 	}
 	defer b.reg.end(c)
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack(), where: fmt.Sprintf("%s method %q", ep.display, method)}
-		}
-	}()
+	defer ep.recoverPanic(method, &err)
 	inst, err := ep.instance(c)
 	if err != nil {
 		return true, err

@@ -94,8 +94,13 @@ func (ep *entrypoint) instance(c *Ctx) (any, error) {
 // must be deferred directly.
 func (ep *entrypoint) recoverPanic(method string, err *error) {
 	if v := recover(); v != nil {
-		*err = &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " " + what(method)}
+		*err = ep.panicked(method, v)
 	}
+}
+
+// panicked describes a panic of the callee, with its stack.
+func (ep *entrypoint) panicked(method string, v any) *PanicError {
+	return &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " " + what(method)}
 }
 
 func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (any, error) {
@@ -196,6 +201,27 @@ func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type) 
 		v = v.Convert(pt)
 	}
 	return v, nil
+}
+
+// markPlain records, once per method, which parameters and results need no
+// copy, so that the call path can pass them on as they are.
+func markPlain(t *method.Table) {
+	plain := func(t reflect.Type) bool {
+		needs, ok := copier.NeedsCopy(t)
+		return ok && !needs
+	}
+	for _, m := range t.Methods {
+		m.Plain = make([]bool, len(m.Params))
+		m.AllPlain = !m.Variadic
+		for i, pt := range m.Params {
+			if m.Variadic && i == len(m.Params)-1 {
+				pt = pt.Elem()
+			}
+			m.Plain[i] = plain(pt) && pt.Kind() != reflect.Interface
+			m.AllPlain = m.AllPlain && m.Plain[i]
+		}
+		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && plain(m.Result)
+	}
 }
 
 // fastArguments prepares arguments for a Fast method. An argument already

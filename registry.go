@@ -221,6 +221,7 @@ func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) 
 	}
 	ptr := reflect.PointerTo(c.typ)
 	ep := &entrypoint{worker: wk, name: name, ctor: c, table: method.Build(ptr, excludedFor(c.typ))}
+	markPlain(ep.table)
 	if err := attachDispatch(ep); err != nil {
 		return nil, err
 	}
@@ -351,11 +352,4 @@ func (r *Registry) Close(ctx context.Context) error {
 		err = errors.Join(err, closers[i].Close())
 	}
 	return err
-}
-
-// own hands the registry a binding to close on Close.
-func (r *Registry) own(c io.Closer) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.closers = append(r.closers, c)
 }

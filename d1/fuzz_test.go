@@ -21,7 +21,7 @@ func FuzzBind(f *testing.F) {
 	f.Add(int64(0), uint64(0), 0.0, "", []byte(nil), false)
 	f.Add(int64(math.MinInt64), uint64(math.MaxInt64), math.Inf(-1), "x'); DROP TABLE t; --", []byte{}, true)
 	f.Add(int64(math.MaxInt64), uint64(math.MaxUint64), math.NaN(), "\x00\xff\xfe", []byte{0, 0xff}, true)
-	f.Add(int64(-1), uint64(1<<63), -0.0, "héllo wörld ✓", []byte("blob"), false)
+	f.Add(int64(-1), uint64(1<<63), math.Copysign(0, -1), "héllo wörld ✓", []byte("blob"), false)
 
 	db, err := d1.OpenMemory()
 	require.NoError(f, err)

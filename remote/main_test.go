@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -114,7 +113,8 @@ func buildServer(t *testing.T) string {
 	buildOnce.Do(func() {
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			serverErr = fmt.Errorf("the process tests build their server with the go tool: %w", err)
+			return
 		}
 		if serverDir, serverErr = os.MkdirTemp("", "remote-testserver"); serverErr != nil {
 			return

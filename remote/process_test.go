@@ -51,7 +51,7 @@ func TestProcessKilledAndRestarted(t *testing.T) {
 	_, err = workers.Call[int](context.Background(), calc, "Add", 1, 2)
 	assert.True(t, isUnavailable(err), "got %v", err)
 
-	p = startServer(t, p.addr, db)
+	startServer(t, p.addr, db)
 	sum, err = workers.Call[int](context.Background(), calc, "Add", 2, 3)
 	require.NoError(t, err)
 	assert.Equal(t, 5, sum)
