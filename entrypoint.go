@@ -38,13 +38,20 @@ var (
 // Make one with [New] or [NewFunc]; the zero Constructor means "none" (a
 // worker without a default entrypoint).
 type Constructor struct {
-	typ   reflect.Type        // the struct type T
-	fn    func() any          // returns a *T
-	shim  func(any) shim.Func // shim.For[*T]: fast calls for common method shapes
-	alloc func() *Ctx         // a Ctx and a zero instance in one allocation (New only)
-	inst  func(*Ctx) any      // the instance alloc made along with a Ctx
-	bad   string              // why this constructor cannot be registered
+	typ   reflect.Type             // the struct type T
+	alloc func() *Ctx              // New: a Ctx and a zero T in one allocation, the T at inst from it
+	fn    func() unsafe.Pointer    // NewFunc: a *T from the user's function, or nil
+	box   func(unsafe.Pointer) any // a *T as an interface, for reflection and Fetch
+	shim  func(any) shim.Func      // shim.For[*T]: fast calls for common method shapes
+	inst  uintptr                  // New: the offset of the T from its Ctx
+	base  uintptr                  // the offset of the embedded Entrypoint in a T
+	bad   string                   // why this constructor cannot be registered
 }
+
+// The call path handles instances as unsafe.Pointers to a T, found by the
+// offsets a Constructor records: an interface assertion to find the
+// Entrypoint, or an interface to hold the receiver, costs a good part of a
+// call. check refuses a type whose Entrypoint cannot be found by offset.
 
 // New returns a Constructor that makes a zero T for each invocation.
 // T must be a struct type that embeds [Entrypoint].
@@ -53,7 +60,9 @@ func New[T any]() Constructor {
 	if t.Kind() == reflect.Pointer {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
-	return Constructor{typ: t, fn: func() any { return new(T) }, shim: shim.For[*T], alloc: allocInvocation[T], inst: instanceOf[T]}
+	var inv invocation[T]
+	return Constructor{typ: t, alloc: allocInvocation[T], box: boxOf[T], shim: shim.For[*T],
+		inst: unsafe.Offsetof(inv.w), base: entrypointOffset(t)}
 }
 
 // NewFunc returns a Constructor that calls fn for each invocation. fn must
@@ -65,12 +74,8 @@ func NewFunc[T any](fn func() *T) Constructor {
 	if fn == nil {
 		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
 	}
-	return Constructor{typ: t, shim: shim.For[*T], fn: func() any {
-		if p := fn(); p != nil {
-			return p
-		}
-		return nil
-	}}
+	return Constructor{typ: t, fn: func() unsafe.Pointer { return unsafe.Pointer(fn()) }, box: boxOf[T],
+		shim: shim.For[*T], base: entrypointOffset(t)}
 }
 
 // invocation holds one invocation's Ctx and instance, allocated together.
@@ -81,12 +86,25 @@ type invocation[T any] struct {
 
 func allocInvocation[T any]() *Ctx { return &new(invocation[T]).c }
 
-// instanceOf returns the instance allocated with c: c is the first field of
-// its invocation, so a pointer to c is a pointer to the invocation.
-func instanceOf[T any](c *Ctx) any { return &(*invocation[T])(unsafe.Pointer(c)).w }
+func boxOf[T any](p unsafe.Pointer) any { return (*T)(p) }
+
+// entrypointOffset returns where the embedded Entrypoint lies in t, or 0
+// when it cannot be found by offset (then check refuses t).
+func entrypointOffset(t reflect.Type) uintptr {
+	if t.Kind() != reflect.Struct {
+		return 0
+	}
+	off, viaPointer, ok := findEntrypoint(t)
+	if !ok || viaPointer {
+		return 0
+	}
+	return off
+}
 
 // IsZero reports whether c is the zero Constructor.
-func (c Constructor) IsZero() bool { return c.typ == nil && c.fn == nil && c.bad == "" }
+func (c Constructor) IsZero() bool {
+	return c.typ == nil && c.alloc == nil && c.fn == nil && c.bad == ""
+}
 
 // Type returns the worker type that c constructs, or nil for the zero
 // Constructor.
@@ -97,7 +115,7 @@ func (c Constructor) check() error {
 	if c.bad != "" {
 		return fmt.Errorf("%w: %s", ErrInvalidWorker, c.bad)
 	}
-	if c.typ == nil || c.fn == nil {
+	if c.typ == nil || (c.alloc == nil && c.fn == nil) {
 		return fmt.Errorf("%w: empty Constructor: make one with workers.New or workers.NewFunc", ErrInvalidWorker)
 	}
 	if c.typ.Kind() != reflect.Struct {
@@ -106,18 +124,20 @@ func (c Constructor) check() error {
 	if !reflect.PointerTo(c.typ).Implements(embedsType) {
 		return fmt.Errorf("%w: type %s does not embed workers.Entrypoint", ErrInvalidWorker, c.typ)
 	}
-	if viaPointer, ok := findEntrypoint(c.typ); !ok || viaPointer {
+	if _, viaPointer, ok := findEntrypoint(c.typ); !ok || viaPointer {
 		return fmt.Errorf("%w: type %s embeds *workers.Entrypoint; embed workers.Entrypoint by value so each instance gets its own", ErrInvalidWorker, c.typ)
 	}
 	return nil
 }
 
 // findEntrypoint looks for the embedded Entrypoint breadth first, as Go's
-// promotion rules do, and says whether it is reached through a pointer.
-func findEntrypoint(t reflect.Type) (viaPointer, ok bool) {
+// promotion rules do, and says whether it is reached through a pointer and,
+// when it is not, at which offset in t it lies.
+func findEntrypoint(t reflect.Type) (offset uintptr, viaPointer, ok bool) {
 	type node struct {
 		t   reflect.Type
 		ptr bool
+		off uintptr
 	}
 	level := []node{{t: t}}
 	seen := map[reflect.Type]bool{}
@@ -138,14 +158,14 @@ func findEntrypoint(t reflect.Type) (viaPointer, ok bool) {
 					ft, ptr = ft.Elem(), true
 				}
 				if ft == entrypointType {
-					return ptr, true
+					return n.off + f.Offset, ptr, true
 				}
 				if ft.Kind() == reflect.Struct {
-					next = append(next, node{t: ft, ptr: ptr})
+					next = append(next, node{t: ft, ptr: ptr, off: n.off + f.Offset})
 				}
 			}
 		}
 		level = next
 	}
-	return false, false
+	return 0, false, false
 }

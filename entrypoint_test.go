@@ -442,3 +442,61 @@ func TestStdlibEmbeddedMethodsNotExposed(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "own", got)
 }
+
+// layered embeds Entrypoint one level down and after other fields, so the
+// runtime must find it at an offset; the fields around it must survive.
+type layered struct {
+	Before [3]uint64
+	base
+	After string
+}
+
+type base struct {
+	Tag string
+	workers.Entrypoint
+}
+
+// Check reports what the instance holds: Env and Ctx filled, the rest as
+// the constructor left it. Two parameters take a shim; four take reflection.
+func (w *layered) Check(a, b int) string { return w.report() + fmt.Sprint(a+b) }
+
+func (w *layered) Check4(a, b, c, d int) string { return w.report() + fmt.Sprint(a+b+c+d) }
+
+func (w *layered) Fetch(*http.Request) (*http.Response, error) {
+	return workers.NewResponse(http.StatusOK, w.report()), nil
+}
+
+func (w *layered) report() string {
+	env, _ := workers.Get[string](w.Env, "NAME")
+	return fmt.Sprintf("%v %q %q %s depth=%d ", w.Before, w.Tag, w.After, env, w.Ctx.Depth())
+}
+
+func TestEntrypointAtAnOffset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		code workers.Constructor
+		want string
+	}{
+		{"New", workers.New[layered](), `[0 0 0] "" "" layered depth=1 `},
+		{"NewFunc", workers.NewFunc(func() *layered {
+			return &layered{Before: [3]uint64{1, 2, 3}, base: base{Tag: "t"}, After: "a"}
+		}), `[1 2 3] "t" "a" layered depth=1 `},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := newRegistry(t)
+			register(t, reg, "layered", workers.Worker{Default: tc.code, Bindings: map[string]any{"NAME": "layered"}})
+			b := bind(reg, "layered")
+
+			got, err := workers.Call[string](t.Context(), b, "Check", 1, 2)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want+"3", got)
+
+			got, err = workers.Call[string](t.Context(), b, "Check4", 1, 2, 3, 4)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want+"10", got)
+
+			_, body := get(t, t.Context(), b, "/")
+			assert.Equal(t, tc.want, body)
+		})
+	}
+}

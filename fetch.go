@@ -73,7 +73,7 @@ func (ep *entrypoint) fetchOnce(c *Ctx, req *http.Request) (resp *http.Response,
 	if err != nil {
 		return nil, err
 	}
-	return inst.(fetcher).Fetch(req)
+	return ep.ctor.box(inst).(fetcher).Fetch(req)
 }
 
 // RoundTrip implements [http.RoundTripper] with [Binding.Fetch], so that an

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
@@ -42,8 +43,8 @@ var dispatchers sync.Map // reflect.Type of T -> *dispatcher
 func RegisterDispatcher[T any](d Dispatcher[T]) {
 	fns := make(map[string]shim.Func, len(d.Methods))
 	for name, fn := range d.Methods {
-		fns[name] = func(recv any, ctx context.Context, args Args) (any, error) {
-			return fn(recv.(*T), ctx, args)
+		fns[name] = func(recv unsafe.Pointer, ctx context.Context, args Args) (any, error) {
+			return fn((*T)(recv), ctx, args)
 		}
 	}
 	dispatchers.Store(reflect.TypeFor[T](), &dispatcher{hash: d.Hash, methods: fns})
@@ -136,13 +137,12 @@ func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T,
 	if err != nil {
 		return true, err
 	}
-	defer b.reg.end(c)
-	defer ep.recoverPanic(method, &err)
+	defer ep.finish(c, method, &err)
 	inst, err := ep.instance(c)
 	if err != nil {
 		return true, err
 	}
-	return true, fn(inst.(*T), c)
+	return true, fn((*T)(inst), c)
 }
 
 // Copy returns a copy of v with the copy semantics of a call (see

@@ -30,6 +30,7 @@ func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method
 	var c *Ctx
 	if ep.ctor.alloc != nil {
 		c = ep.ctor.alloc()
+		ep.fill(unsafe.Add(unsafe.Pointer(c), ep.ctor.inst), c)
 	} else {
 		c = new(Ctx)
 	}
@@ -41,16 +42,14 @@ func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method
 
 // open checks ctx, the depth limit and the registry, and fills c. It keeps
 // no reference to c, so a generated client's Ctx can live on its stack.
+// Everything but the checks is out of line: a small frame is a fast call.
 func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method string, c *Ctx) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if err := ctx.Err(); err != nil {
-		return &callError{kind: err, msg: fmt.Sprintf("workers: %s %s: %v", ep.display, what(method), err)}
-	}
 	depth := depthOf(ctx) + 1
-	if depth > r.opts.maxDepth {
-		return newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
+	if depth > r.opts.maxDepth || ctx.Err() != nil {
+		return r.refuse(ctx, ep, method)
 	}
 	c.shard = r.track.shardFor(unsafe.Pointer(c))
 	if !r.track.begin(&r.track.shards[c.shard]) {
@@ -58,13 +57,27 @@ func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method 
 	}
 	c.parent, c.ep, c.depth = ctx, ep, int16(depth)
 	if b.svc.Props != nil {
-		p, err := copier.Copy(b.svc.Props)
-		if err != nil {
-			r.end(c)
-			return newError(ErrInvalidArgument, "%s %s: props: %v", ep.display, what(method), err)
-		}
-		c.parent = &withProps{Context: ctx, props: p}
+		return r.openProps(b, c, method)
 	}
+	return nil
+}
+
+// refuse says why ctx cannot make a call: it is done, or too deep.
+func (r *Registry) refuse(ctx context.Context, ep *entrypoint, method string) error {
+	if err := ctx.Err(); err != nil {
+		return &callError{kind: err, msg: fmt.Sprintf("workers: %s %s: %v", ep.display, what(method), err)}
+	}
+	return newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
+}
+
+// openProps gives the opened invocation c its own copy of b's props.
+func (r *Registry) openProps(b *Binding, c *Ctx, method string) error {
+	p, err := copier.Copy(b.svc.Props)
+	if err != nil {
+		r.end(c)
+		return newError(ErrInvalidArgument, "%s %s: props: %v", c.ep.display, what(method), err)
+	}
+	c.parent = &withProps{Context: c.parent, props: p}
 	return nil
 }
 
@@ -73,21 +86,39 @@ func (r *Registry) end(c *Ctx) {
 	r.track.done(&r.track.shards[c.shard])
 }
 
-// instance returns the fresh receiver of one invocation, with Env and Ctx
-// filled. It runs user code (a NewFunc constructor): call it where panics
-// are recovered.
-func (ep *entrypoint) instance(c *Ctx) (any, error) {
-	var inst any
-	if ep.ctor.inst != nil {
-		inst = ep.ctor.inst(c)
-	} else {
-		if inst = ep.ctor.fn(); inst == nil {
-			return nil, fmt.Errorf("workers: %s: the constructor of %s returned nil", ep.display, ep.ctor.typ)
-		}
+// instance returns the fresh receiver of one invocation, a *T, with Env
+// and Ctx filled. It may run user code (a NewFunc constructor): call it
+// where panics are recovered.
+func (ep *entrypoint) instance(c *Ctx) (unsafe.Pointer, error) {
+	if ep.ctor.alloc == nil {
+		return ep.construct(c)
 	}
-	base := inst.(embedsEntrypoint).base()
+	return unsafe.Add(unsafe.Pointer(c), ep.ctor.inst), nil // begin made and filled it with c
+}
+
+// construct runs a NewFunc constructor.
+func (ep *entrypoint) construct(c *Ctx) (unsafe.Pointer, error) {
+	p := ep.ctor.fn()
+	if p == nil {
+		return nil, fmt.Errorf("workers: %s: the constructor of %s returned nil", ep.display, ep.ctor.typ)
+	}
+	ep.fill(p, c)
+	return p, nil
+}
+
+// fill sets the Env and Ctx of the instance p.
+func (ep *entrypoint) fill(p unsafe.Pointer, c *Ctx) {
+	base := (*Entrypoint)(unsafe.Add(p, ep.ctor.base))
 	base.Env, base.Ctx = ep.worker.env, c
-	return inst, nil
+}
+
+// finish closes an invocation that begin opened, turning a panic of the
+// callee into a *PanicError in *err. It must be deferred directly.
+func (ep *entrypoint) finish(c *Ctx, method string, err *error) {
+	if v := recover(); v != nil {
+		*err = ep.panicked(method, v)
+	}
+	ep.worker.reg.end(c)
 }
 
 // recoverPanic turns a panic of the callee into a *PanicError in *err. It
@@ -103,28 +134,46 @@ func (ep *entrypoint) panicked(method string, v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " " + what(method)}
 }
 
-func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (any, error) {
+// invoke calls m on a fresh instance: through its shim or generated
+// dispatcher when it has one, else by reflection.
+func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
+	if !m.Direct || !asIs(args, m.Params) {
+		return r.invokeConverted(ctx, b, ep, m, args)
+	}
+	// The common call, kept flat: up to two arguments that pass as they
+	// are, to a method with a shim, on an instance allocated with its Ctx.
+	c := ep.ctor.alloc()
+	if err := r.open(ctx, b, ep, m.Name, c); err != nil {
+		return nil, err
+	}
+	defer ep.finish(c, m.Name, &err)
+	p := unsafe.Add(unsafe.Pointer(c), ep.ctor.inst)
+	ep.fill(p, c)
+	res, err := m.Fast(p, c, shim.Two(args))
+	if err != nil || m.Result == nil {
+		return nil, err
+	}
+	if m.PlainOut {
+		return res, nil
+	}
+	return ep.result(m, res)
+}
+
+// invokeConverted is invoke for a call whose arguments need converting or
+// copying, or a worker made by NewFunc.
+func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
+	if m.Fast == nil {
+		return r.invokeReflect(ctx, b, ep, m, args)
+	}
+	in, err := ep.arguments(m, args)
+	if err != nil {
+		return nil, err
+	}
 	c, err := r.begin(ctx, b, ep, m.Name)
 	if err != nil {
 		return nil, err
 	}
-	defer r.end(c)
-	if m.Fast != nil {
-		in, err := ep.fastArguments(m, args)
-		if err != nil {
-			return nil, err
-		}
-		return ep.callFast(c, m, in)
-	}
-	in, err := ep.arguments(m, c, args)
-	if err != nil {
-		return nil, err
-	}
-	return ep.callReflect(c, m, in)
-}
-
-func (ep *entrypoint) callFast(c *Ctx, m *method.Method, in shim.Args) (out any, err error) {
-	defer ep.recoverPanic(m.Name, &err)
+	defer ep.finish(c, m.Name, &err)
 	inst, err := ep.instance(c)
 	if err != nil {
 		return nil, err
@@ -136,13 +185,26 @@ func (ep *entrypoint) callFast(c *Ctx, m *method.Method, in shim.Args) (out any,
 	return ep.result(m, res)
 }
 
-func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, in []reflect.Value) (out any, err error) {
-	defer ep.recoverPanic(m.Name, &err)
+// invokeReflect is invoke for a method of an uncommon shape, called with
+// reflect.Value.Call.
+func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
+	in, err := ep.reflectArguments(m, args)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.begin(ctx, b, ep, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ep.finish(c, m.Name, &err)
 	inst, err := ep.instance(c)
 	if err != nil {
 		return nil, err
 	}
-	in[0] = reflect.ValueOf(inst)
+	in[0] = reflect.NewAt(ep.ctor.typ, inst)
+	if m.Ctx {
+		in[1] = reflect.ValueOf(c)
+	}
 	res := m.Func.Call(in)
 	if m.Error {
 		if e := res[len(res)-1]; !e.IsNil() {
@@ -212,6 +274,7 @@ func markPlain(t *method.Table) {
 	}
 	for _, m := range t.Methods {
 		m.Plain = make([]bool, len(m.Params))
+		m.Direct = false
 		m.AllPlain = !m.Variadic
 		for i, pt := range m.Params {
 			if m.Variadic && i == len(m.Params)-1 {
@@ -224,21 +287,23 @@ func markPlain(t *method.Table) {
 	}
 }
 
-// fastArguments prepares arguments for a Fast method. An argument already
-// of its parameter's type, and of a type that needs no copy, passes as it
-// is: no reflection, no allocation.
-func (ep *entrypoint) fastArguments(m *method.Method, args []any) (shim.Args, error) {
-	if m.AllPlain && len(args) == len(m.Params) {
-		in := shim.MakeArgs(len(args))
-		for i, a := range args {
-			if a == nil || reflect.TypeOf(a) != m.Params[i] {
-				goto convert
-			}
-			in.Set(i, a)
-		}
-		return in, nil
+// asIs reports whether args are as many as params and each of its
+// parameter's type exactly.
+func asIs(args []any, params []reflect.Type) bool {
+	if len(args) != len(params) {
+		return false
 	}
-convert:
+	for i, a := range args {
+		if a == nil || reflect.TypeOf(a) != params[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// arguments prepares arguments for a Fast method: each converted to its
+// parameter's type and copied, unless it needs neither.
+func (ep *entrypoint) arguments(m *method.Method, args []any) (shim.Args, error) {
 	if err := ep.checkCount(m, len(args)); err != nil {
 		return shim.Args{}, err
 	}
@@ -258,9 +323,9 @@ convert:
 	return in, nil
 }
 
-// arguments prepares arguments for reflect.Value.Call, leaving in[0] for
-// the receiver.
-func (ep *entrypoint) arguments(m *method.Method, c *Ctx, args []any) ([]reflect.Value, error) {
+// reflectArguments prepares arguments for reflect.Value.Call, leaving in[0]
+// for the receiver and, when the method takes one, in[1] for the context.
+func (ep *entrypoint) reflectArguments(m *method.Method, args []any) ([]reflect.Value, error) {
 	if err := ep.checkCount(m, len(args)); err != nil {
 		return nil, err
 	}
@@ -269,9 +334,6 @@ func (ep *entrypoint) arguments(m *method.Method, c *Ctx, args []any) ([]reflect
 		lead = 2
 	}
 	in := make([]reflect.Value, lead+len(args))
-	if m.Ctx {
-		in[1] = reflect.ValueOf(c)
-	}
 	for i, a := range args {
 		pt, _ := m.Param(i)
 		v, err := ep.argument(m, i, a, pt)

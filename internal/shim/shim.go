@@ -5,51 +5,88 @@
 // caller falls back to reflection.
 package shim
 
-import "context"
+import (
+	"context"
+	"unsafe"
+)
 
 //go:generate go run ./gen
 
-// Func calls a method on recv (a *T). ctx is passed when the method takes
+// Func calls a method on recv, a *T. ctx is passed when the method takes
 // one; args are its arguments, already of the parameter types. It returns
-// the method's result (nil when it has none) and its error.
-type Func func(recv any, ctx context.Context, args Args) (any, error)
+// the method's result (nil when it has none) and its error. A Func keeps no
+// reference to args.
+//
+// The receiver is an unsafe.Pointer, not an any, so that a Func's
+// parameters fit the nine integer registers of Go's amd64 calling
+// convention: a call passes them without touching memory.
+type Func func(recv unsafe.Pointer, ctx context.Context, args Args) (any, error)
 
-// Args holds the arguments of one call. It is passed by value so that the
-// first two arguments, the common case, live on the caller's stack.
+// Args holds the arguments of one call. It is passed by value: the first
+// two arguments, the common case, travel in registers, and only the rest of
+// a longer list is allocated.
 type Args struct {
-	n    int
-	a    [2]any
-	rest []any
+	a0, a1 any
+	rest   *any // arguments 2 and on, the first of an array of n-2
+	n      int
 }
 
 // MakeArgs returns Args holding n arguments, all nil; fill them with Set.
 func MakeArgs(n int) Args {
 	a := Args{n: n}
-	if n > len(a.a) {
-		a.rest = make([]any, n-len(a.a))
+	if n > 2 {
+		a.rest = &make([]any, n-2)[0]
 	}
 	return a
+}
+
+// Two returns the Args of a call with up to two arguments, as they are.
+func Two(args []any) Args {
+	switch len(args) {
+	case 0:
+		return Args{}
+	case 1:
+		return Args{a0: args[0], n: 1}
+	}
+	return Args{a0: args[0], a1: args[1], n: 2}
 }
 
 // Len returns the number of arguments.
 func (a Args) Len() int { return a.n }
 
-// At returns argument i.
+// At returns argument i. It panics when i is out of range, as indexing a
+// slice does.
 func (a Args) At(i int) any {
-	if i < len(a.a) {
-		return a.a[i]
+	switch {
+	case i == 0 && a.n > 0:
+		return a.a0
+	case i == 1 && a.n > 1:
+		return a.a1
 	}
-	return a.rest[i-len(a.a)]
+	return a.spilled()[i-2]
 }
 
 // Set sets argument i.
 func (a *Args) Set(i int, v any) {
-	if i < len(a.a) {
-		a.a[i] = v
-		return
+	switch {
+	case i == 0 && a.n > 0:
+		a.a0 = v
+	case i == 1 && a.n > 1:
+		a.a1 = v
+	default:
+		a.spilled()[i-2] = v
 	}
-	a.rest[i-len(a.a)] = v
 }
+
+func (a Args) spilled() []any {
+	if a.rest == nil {
+		return nil
+	}
+	return unsafe.Slice(a.rest, a.n-2)
+}
+
+// as returns recv as the pointer type P.
+func as[P any](recv unsafe.Pointer) P { return *(*P)(unsafe.Pointer(&recv)) }
 
 // For returns a Func for fn, a method expression of the pointer type P, or
 // nil when fn's shape is not a common one. P is a pointer type so that one

@@ -1,0 +1,76 @@
+package shim_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed-29c11ff2/workers/internal/shim"
+)
+
+func TestArgs(t *testing.T) {
+	for n := range 6 {
+		a := shim.MakeArgs(n)
+		require.Equal(t, n, a.Len())
+		for i := range n {
+			assert.Nil(t, a.At(i), "argument %d of %d before Set", i, n)
+			a.Set(i, i*10)
+		}
+		for i := range n {
+			assert.Equal(t, i*10, a.At(i), "argument %d of %d", i, n)
+		}
+		assert.Panics(t, func() { a.At(n) }, "argument %d of %d", n, n)
+	}
+}
+
+func TestTwo(t *testing.T) {
+	for _, args := range [][]any{nil, {1}, {1, "b"}} {
+		a := shim.Two(args)
+		require.Equal(t, len(args), a.Len())
+		for i, v := range args {
+			assert.Equal(t, v, a.At(i))
+		}
+	}
+}
+
+type worker struct{ base int }
+
+func (w *worker) Add(a, b int) int { return w.base + a + b }
+
+func (w *worker) Fail(ctx context.Context, s string) (string, error) {
+	if s == "" {
+		return "", errors.New("empty")
+	}
+	return s + ctx.Value(key{}).(string), nil
+}
+
+func (w *worker) Three(a, b, c int) int { return a + b + c }
+
+type key struct{}
+
+func TestFor(t *testing.T) {
+	w := &worker{base: 100}
+	recv := unsafe.Pointer(w)
+
+	add := shim.For[*worker]((*worker).Add)
+	require.NotNil(t, add)
+	res, err := add(recv, context.Background(), shim.Two([]any{1, 2}))
+	require.NoError(t, err)
+	assert.Equal(t, 103, res)
+
+	fail := shim.For[*worker]((*worker).Fail)
+	require.NotNil(t, fail)
+	ctx := context.WithValue(context.Background(), key{}, "!")
+	res, err = fail(recv, ctx, shim.Two([]any{"hi"}))
+	require.NoError(t, err)
+	assert.Equal(t, "hi!", res)
+	res, err = fail(recv, ctx, shim.Two([]any{""}))
+	assert.EqualError(t, err, "empty")
+	assert.Nil(t, res, "a result next to an error")
+
+	assert.Nil(t, shim.For[*worker]((*worker).Three), "three parameters are not a common shape")
+}
