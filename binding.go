@@ -21,7 +21,7 @@ type Binding struct {
 	from string // the worker whose Env holds it; "" for Registry.Bind
 	err  error  // a binding that can never resolve, from Env.Service
 	ep   atomic.Pointer[entrypoint]
-	last atomic.Pointer[method.Method] // the method called last: most call sites call one
+	last atomic.Pointer[method.Method] // the local method called last: most call sites call one
 }
 
 // copier copies values across every invocation: Bindings and contexts are
@@ -71,6 +71,12 @@ func (b *Binding) Call(ctx context.Context, method string, args ...any) (any, er
 
 // call is Call with the result type a remote worker should decode into.
 func (b *Binding) call(ctx context.Context, name string, args []any, result reflect.Type) (any, error) {
+	if b != nil {
+		// Only a local method is ever remembered, and only once resolved.
+		if m := b.last.Load(); m != nil && m.Name == name {
+			return b.reg.invoke(ctx, b, b.ep.Load(), m, args)
+		}
+	}
 	ep, err := b.resolve()
 	if err != nil {
 		return nil, err
@@ -79,13 +85,11 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 		// A copy, so that args stays on the caller's stack on the local path.
 		return b.reg.callRemote(ctx, b, ep, name, append([]any(nil), args...), result)
 	}
-	m := b.last.Load()
-	if m == nil || m.Name != name {
-		if m, err = ep.method(name); err != nil {
-			return nil, err
-		}
-		b.last.Store(m)
+	m, err := ep.method(name)
+	if err != nil {
+		return nil, err
 	}
+	b.last.Store(m)
 	return b.reg.invoke(ctx, b, ep, m, args)
 }
 

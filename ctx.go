@@ -160,10 +160,20 @@ func PropsAs[T any](c *Ctx) (T, error) {
 }
 
 // depthOf returns the depth of the invocation ctx belongs to, 0 outside one.
+// The common case, a *Ctx itself, inlines.
 func depthOf(ctx context.Context) int {
-	if c, ok := ctx.(*Ctx); ok {
-		return c.Depth()
+	if c, ok := ctx.(*Ctx); ok && c != nil {
+		return int(c.depth)
 	}
+	return depthOfValue(ctx)
+}
+
+// depthOfValue finds the invocation among ctx's values: ctx derives from a
+// *Ctx (context.WithTimeout(w.Ctx, ...)) or from none. It is kept out of
+// line so that depthOf inlines.
+//
+//go:noinline
+func depthOfValue(ctx context.Context) int {
 	if c, ok := ctx.Value(ctxKey{}).(*Ctx); ok {
 		return int(c.depth)
 	}

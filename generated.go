@@ -100,8 +100,14 @@ const (
 // defer [End]. It applies all the runtime's rules for a call (context,
 // depth, props, Close); err is a call that cannot start.
 func Begin[T any](ctx context.Context, b *Binding, method string, c *Ctx) (env *Env, mode Mode, err error) {
+	return b.begin(ctx, method, c, reflect.TypeFor[T]())
+}
+
+// begin is Begin for a client of the worker type t; generic code is slower
+// to run than this.
+func (b *Binding) begin(ctx context.Context, method string, c *Ctx, t reflect.Type) (env *Env, mode Mode, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.typ != reflect.TypeFor[T]() {
+	if err != nil || ep.ctor.typ != t {
 		return nil, Remote, nil
 	}
 	if ep.ctor.alloc == nil {

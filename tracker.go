@@ -19,8 +19,9 @@ type tracker struct {
 }
 
 const (
-	trackerShards = 16
-	closedBit     = int64(1) << 62
+	trackerShardBits = 4
+	trackerShards    = 1 << trackerShardBits
+	closedBit        = int64(1) << 62
 )
 
 type shard struct {
@@ -30,21 +31,28 @@ type shard struct {
 
 func newTracker() *tracker { return &tracker{idle: make(chan struct{})} }
 
-// shardFor picks a shard for an invocation from the address of its Ctx:
-// allocations (and stacks) of different cores lie apart, so the addresses
-// spread concurrent calls over shards.
+// shardFor picks a shard for an invocation from the address of its Ctx,
+// hashed (Fibonacci hashing) so that cores walking their own memory in step,
+// as two goroutines allocating alike do, do not keep landing on one shard.
 func (t *tracker) shardFor(p unsafe.Pointer) uint16 {
-	return uint16((uintptr(p) >> 9) % trackerShards)
+	return uint16(uint64(uintptr(p)) * 0x9e3779b97f4a7c15 >> (64 - trackerShardBits))
 }
 
 // begin counts a new call, or reports false once the registry is closing.
+// It is small enough to inline into every call.
 func (t *tracker) begin(s *shard) bool {
-	if s.n.Add(1)&closedBit != 0 {
-		t.done(s)
-		return false
+	if s.n.Add(1)&closedBit == 0 {
+		return true
 	}
-	return true
+	t.refused(s)
+	return false
 }
+
+// refused takes back the count of a call that begin refused. It is kept
+// out of line so that begin inlines.
+//
+//go:noinline
+func (t *tracker) refused(s *shard) { t.done(s) }
 
 // addTask counts a WaitUntil task. Tasks started by work still in flight are
 // taken after Close too; once everything has drained, one is refused.
