@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -844,5 +845,64 @@ func TestConcurrentRegisterBindAndCall(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		assert.NoError(t, err)
+	}
+}
+
+// scalars returns 8-byte scalars, which the runtime boxes into shared
+// blocks instead of one allocation each; others are boxed as usual.
+type scalars struct{ workers.Entrypoint }
+
+func (w *scalars) Int(n int) int                { return n * 3 }
+func (w *scalars) Int64(n int64) int64          { return -n }
+func (w *scalars) Float(x float64) float64      { return x / 4 }
+func (w *scalars) Checked(n int) (int, error)   { return n + 1, nil }
+func (w *scalars) Small(n int) int32            { return int32(n) }
+func (w *scalars) Celsius(x float64) celsiusArg { return celsiusArg(x) }
+
+type celsiusArg float64
+
+func TestScalarResults(t *testing.T) {
+	reg := newRegistry(t)
+	register(t, reg, "scalars", workers.Worker{Default: workers.New[scalars]()})
+	b := bind(reg, "scalars")
+	const goroutines, calls = 8, 300 // several blocks of cells on every shard
+	kept := make([][]any, goroutines)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				n := g*calls + i + 1000
+				for _, c := range []struct {
+					method string
+					arg    any
+					want   any
+				}{
+					{"Int", n, n * 3},
+					{"Int64", int64(n), int64(-n)},
+					{"Float", float64(n), float64(n) / 4},
+					{"Checked", n, n + 1},
+					{"Small", n, int32(n)},
+					{"Celsius", float64(n), celsiusArg(n)},
+				} {
+					got, err := b.Call(context.Background(), c.method, c.arg)
+					if !assert.NoError(t, err) || !assert.Equal(t, c.want, got, "%s(%v)", c.method, c.arg) {
+						return
+					}
+					if i%50 == 0 {
+						kept[g] = append(kept[g], got)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	runtime.GC()
+	runtime.GC()
+	for g, vs := range kept {
+		for j := 0; j < len(vs); j += 6 {
+			n := g*calls + j/6*50 + 1000
+			assert.Equal(t, []any{n * 3, int64(-n), float64(n) / 4, n + 1, int32(n), celsiusArg(n)}, vs[j:j+6],
+				"results kept across collections")
+		}
 	}
 }

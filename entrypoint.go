@@ -38,14 +38,14 @@ var (
 // Make one with [New] or [NewFunc]; the zero Constructor means "none" (a
 // worker without a default entrypoint).
 type Constructor struct {
-	typ   reflect.Type             // the struct type T
-	alloc func() *Ctx              // New: a Ctx and a zero T in one allocation, the T at inst from it
-	fn    func() unsafe.Pointer    // NewFunc: a *T from the user's function, or nil
-	box   func(unsafe.Pointer) any // a *T as an interface, for reflection and Fetch
-	shim  func(any) shim.Func      // shim.For[*T]: fast calls for common method shapes
-	inst  uintptr                  // New: the offset of the T from its Ctx
-	base  uintptr                  // the offset of the embedded Entrypoint in a T
-	bad   string                   // why this constructor cannot be registered
+	typ   reflect.Type                // the struct type T
+	alloc func() *Ctx                 // New: a Ctx and a zero T in one allocation, the T at inst from it
+	fn    func() unsafe.Pointer       // NewFunc: a *T from the user's function, or nil
+	box   func(unsafe.Pointer) any    // a *T as an interface, for reflection and Fetch
+	shim  func(any) (shim.Func, bool) // shim.For[*T]: fast calls for common method shapes
+	inst  uintptr                     // New: the offset of the T from its Ctx
+	base  uintptr                     // the offset of the embedded Entrypoint in a T
+	bad   string                      // why this constructor cannot be registered
 }
 
 // The call path handles instances as unsafe.Pointers to a T, found by the

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/seed-29c11ff2/workers/internal/cell"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
@@ -43,8 +44,9 @@ var dispatchers sync.Map // reflect.Type of T -> *dispatcher
 func RegisterDispatcher[T any](d Dispatcher[T]) {
 	fns := make(map[string]shim.Func, len(d.Methods))
 	for name, fn := range d.Methods {
-		fns[name] = func(recv unsafe.Pointer, ctx context.Context, args Args) (any, error) {
-			return fn((*T)(recv), ctx, args)
+		fns[name] = func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+			res, err := fn((*T)(recv), ctx, args)
+			return res, 0, err
 		}
 	}
 	dispatchers.Store(reflect.TypeFor[T](), &dispatcher{hash: d.Hash, methods: fns})
@@ -72,7 +74,10 @@ func attachDispatch(ep *entrypoint) error {
 	}
 	for _, m := range ep.table.Methods {
 		if m.Problem == "" && len(m.Params) <= 2 {
-			m.Fast = ep.ctor.shim(m.Func.Interface())
+			var bits bool
+			if m.Fast, bits = ep.ctor.shim(m.Func.Interface()); bits {
+				m.Bits, _ = cell.TypeOf(m.Result)
+			}
 		}
 	}
 	return nil

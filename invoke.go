@@ -51,7 +51,8 @@ func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method 
 	if depth > r.opts.maxDepth || ctx.Err() != nil {
 		return r.refuse(ctx, ep, method)
 	}
-	c.shard = r.track.shardFor(unsafe.Pointer(c))
+	var onStack byte
+	c.shard = r.track.shardFor(unsafe.Pointer(&onStack))
 	if !r.track.begin(&r.track.shards[c.shard]) {
 		return newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
 	}
@@ -149,9 +150,12 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 	defer ep.finish(c, m.Name, &err)
 	p := unsafe.Add(unsafe.Pointer(c), ep.ctor.inst)
 	ep.fill(p, c)
-	res, err := m.Fast(p, c, shim.Two(args))
+	res, bits, err := m.Fast(p, c, shim.Two(args))
 	if err != nil || m.Result == nil {
 		return nil, err
+	}
+	if m.Bits.Valid() {
+		return r.track.shards[c.shard].boxes.Box(m.Bits, bits), nil
 	}
 	if m.PlainOut {
 		return res, nil
@@ -178,9 +182,12 @@ func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoi
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.Fast(inst, c, in)
+	res, bits, err := m.Fast(inst, c, in)
 	if err != nil || m.Result == nil {
 		return nil, err
+	}
+	if m.Bits.Valid() {
+		return r.track.shards[c.shard].boxes.Box(m.Bits, bits), nil
 	}
 	return ep.result(m, res)
 }

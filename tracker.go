@@ -4,14 +4,16 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/seed-29c11ff2/workers/internal/cell"
 )
 
 // tracker counts in-flight calls and WaitUntil tasks so that Close can wait
-// for them. The count is spread over padded shards, picked from the address
-// of the invocation's Ctx, so that calls on different cores do not fight
-// over one cache line; Close, which is rare, adds the shards up. Closing
-// sets a bit in every shard, so a call learns it from the one atomic add it
-// makes anyway.
+// for them. The count is spread over padded shards, picked from the calling
+// goroutine's stack address, so that goroutines on different cores do not
+// fight over one cache line while one goroutine keeps to one; Close, which
+// is rare, adds the shards up. Closing sets a bit in every shard, so a call
+// learns it from the one atomic add it makes anyway.
 type tracker struct {
 	shards   [trackerShards]shard
 	idleOnce sync.Once
@@ -25,15 +27,18 @@ const (
 )
 
 type shard struct {
-	n atomic.Int64 // in flight, with closedBit once closing
-	_ [120]byte    // a cache line (two on some CPUs) to itself
+	n     atomic.Int64 // in flight, with closedBit once closing
+	boxes cell.Boxes   // boxes the results of calls counted here
+	_     [112]byte    // a cache line (two on some CPUs) to itself
 }
 
 func newTracker() *tracker { return &tracker{idle: make(chan struct{})} }
 
-// shardFor picks a shard for an invocation from the address of its Ctx,
-// hashed (Fibonacci hashing) so that cores walking their own memory in step,
-// as two goroutines allocating alike do, do not keep landing on one shard.
+// shardFor picks the shard of a call made on the stack at p: goroutines
+// have stacks of their own, so p names the goroutine, and hashing it
+// (Fibonacci hashing, as the stacks' low bits are alike) spreads goroutines
+// over the shards. A stack may move while the call runs, so the invocation
+// keeps the shard it was given.
 func (t *tracker) shardFor(p unsafe.Pointer) uint16 {
 	return uint16(uint64(uintptr(p)) * 0x9e3779b97f4a7c15 >> (64 - trackerShardBits))
 }

@@ -17,10 +17,14 @@ import (
 // the method's result (nil when it has none) and its error. A Func keeps no
 // reference to args.
 //
+// A result of type int, int64 or float64 comes back as its bits instead,
+// with res nil (see [For]), so that the caller can box it without an
+// allocation of its own (package cell).
+//
 // The receiver is an unsafe.Pointer, not an any, so that a Func's
 // parameters fit the nine integer registers of Go's amd64 calling
 // convention: a call passes them without touching memory.
-type Func func(recv unsafe.Pointer, ctx context.Context, args Args) (any, error)
+type Func func(recv unsafe.Pointer, ctx context.Context, args Args) (res any, bits uint64, err error)
 
 // Args holds the arguments of one call. It is passed by value: the first
 // two arguments, the common case, travel in registers, and only the rest of
@@ -89,8 +93,9 @@ func (a Args) spilled() []any {
 func as[P any](recv unsafe.Pointer) P { return *(*P)(unsafe.Pointer(&recv)) }
 
 // For returns a Func for fn, a method expression of the pointer type P, or
-// nil when fn's shape is not a common one. P is a pointer type so that one
-// instantiation (all pointers share a GC shape) serves every worker type.
-func For[P any](fn any) Func {
+// nil when fn's shape is not a common one; bits says whether the Func
+// returns its result as bits. P is a pointer type so that one instantiation
+// (all pointers share a GC shape) serves every worker type.
+func For[P any](fn any) (f Func, bits bool) {
 	return forShape[P](fn)
 }

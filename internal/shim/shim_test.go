@@ -3,6 +3,7 @@ package shim_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"unsafe"
 
@@ -50,27 +51,40 @@ func (w *worker) Fail(ctx context.Context, s string) (string, error) {
 
 func (w *worker) Three(a, b, c int) int { return a + b + c }
 
+func (w *worker) Half(x float64) float64 { return x / 2 }
+
 type key struct{}
 
 func TestFor(t *testing.T) {
 	w := &worker{base: 100}
 	recv := unsafe.Pointer(w)
 
-	add := shim.For[*worker]((*worker).Add)
+	add, asBits := shim.For[*worker]((*worker).Add)
 	require.NotNil(t, add)
-	res, err := add(recv, context.Background(), shim.Two([]any{1, 2}))
+	assert.True(t, asBits, "an int result comes as bits")
+	res, bits, err := add(recv, context.Background(), shim.Two([]any{1, -2}))
 	require.NoError(t, err)
-	assert.Equal(t, 103, res)
+	assert.Nil(t, res)
+	assert.Equal(t, 99, int(bits))
 
-	fail := shim.For[*worker]((*worker).Fail)
+	half, asBits := shim.For[*worker]((*worker).Half)
+	require.NotNil(t, half)
+	assert.True(t, asBits, "a float64 result comes as bits")
+	_, bits, err = half(recv, context.Background(), shim.Two([]any{-3.0}))
+	require.NoError(t, err)
+	assert.Equal(t, -1.5, math.Float64frombits(bits))
+
+	fail, asBits := shim.For[*worker]((*worker).Fail)
 	require.NotNil(t, fail)
+	assert.False(t, asBits, "a string result does not come as bits")
 	ctx := context.WithValue(context.Background(), key{}, "!")
-	res, err = fail(recv, ctx, shim.Two([]any{"hi"}))
+	res, _, err = fail(recv, ctx, shim.Two([]any{"hi"}))
 	require.NoError(t, err)
 	assert.Equal(t, "hi!", res)
-	res, err = fail(recv, ctx, shim.Two([]any{""}))
+	res, _, err = fail(recv, ctx, shim.Two([]any{""}))
 	assert.EqualError(t, err, "empty")
 	assert.Nil(t, res, "a result next to an error")
 
-	assert.Nil(t, shim.For[*worker]((*worker).Three), "three parameters are not a common shape")
+	three, _ := shim.For[*worker]((*worker).Three)
+	assert.Nil(t, three, "three parameters are not a common shape")
 }
