@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"unsafe"
@@ -154,6 +155,49 @@ func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T,
 		return true, err
 	}
 	return true, fn((*T)(inst), c)
+}
+
+// ResultInt returns r as an any, boxed as the runtime boxes the int results
+// of its own calls: in a cell shared with other results instead of an
+// allocation of its own. ctx is the context the dispatcher was given.
+// Generated dispatchers call it.
+func ResultInt(ctx context.Context, r int) any {
+	if b := resultBoxes(ctx); b != nil {
+		return b.Box(intCell, uint64(r))
+	}
+	return r
+}
+
+// ResultInt64 is [ResultInt] for int64 results.
+func ResultInt64(ctx context.Context, r int64) any {
+	if b := resultBoxes(ctx); b != nil {
+		return b.Box(int64Cell, uint64(r))
+	}
+	return r
+}
+
+// ResultFloat64 is [ResultInt] for float64 results.
+func ResultFloat64(ctx context.Context, r float64) any {
+	if b := resultBoxes(ctx); b != nil {
+		return b.Box(float64Cell, math.Float64bits(r))
+	}
+	return r
+}
+
+var (
+	intCell, _     = cell.TypeOf(reflect.TypeFor[int]())
+	int64Cell, _   = cell.TypeOf(reflect.TypeFor[int64]())
+	float64Cell, _ = cell.TypeOf(reflect.TypeFor[float64]())
+)
+
+// resultBoxes returns the cells of the invocation ctx, or nil when ctx is
+// not one.
+func resultBoxes(ctx context.Context) *cell.Boxes {
+	c, ok := ctx.(*Ctx)
+	if !ok || c == nil || c.ep == nil || c.ep.worker.reg == nil {
+		return nil
+	}
+	return &c.ep.worker.reg.track.shards[c.shard].boxes
 }
 
 // Copy returns a copy of v with the copy semantics of a call (see

@@ -18,11 +18,11 @@ func init() {
 			"Add": func(w *Adder, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(int)
 				a1, _ := args.At(1).(int)
-				return w.Add(a0, a1), nil
+				return workers.ResultInt(ctx, w.Add(a0, a1)), nil
 			},
 			"Bytes": func(w *Adder, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).([]byte)
-				return w.Bytes(a0), nil
+				return workers.ResultInt(ctx, w.Bytes(a0)), nil
 			},
 			"Echo": func(w *Adder, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(Payload)

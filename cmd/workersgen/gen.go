@@ -76,6 +76,7 @@ type rpcMethod struct {
 	Params   []param
 	Variadic bool
 	Result   string // "" when none
+	Box      string // the workers.Result function that boxes the result, if one does
 	Copy     bool   // the result needs a copy
 	Error    bool
 }
@@ -186,6 +187,9 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		m.Params = append(m.Params, param{Type: types.TypeString(t, q.qualify), NeedCopy: needsCopy(t)})
 	}
 	res := sig.Results()
+	if res.Len() > 0 {
+		m.Box = resultBox(res.At(0).Type())
+	}
 	switch res.Len() {
 	case 0:
 	case 1:
@@ -203,6 +207,17 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		return nil, fmt.Sprintf("it has %d results", res.Len())
 	}
 	return m, ""
+}
+
+// resultBox names the function that boxes a result of type t in a shared
+// cell, as the runtime's own shims do: for int, int64 and float64.
+func resultBox(t types.Type) string {
+	for kind, box := range map[types.BasicKind]string{types.Int: "ResultInt", types.Int64: "ResultInt64", types.Float64: "ResultFloat64"} {
+		if types.Identical(t, types.Typ[kind]) {
+			return box
+		}
+	}
+	return ""
 }
 
 func isContext(t types.Type) bool {

@@ -67,15 +67,21 @@ func dispatchArgs(b *bytes.Buffer, m *rpcMethod) string {
 }
 
 func renderReturn(b *bytes.Buffer, m *rpcMethod, call string) {
+	box := func(v string) string {
+		if m.Box == "" {
+			return v
+		}
+		return fmt.Sprintf("workers.%s(ctx, %s)", m.Box, v)
+	}
 	switch {
 	case m.Result == "" && !m.Error:
 		fmt.Fprintf(b, "%s\nreturn nil, nil\n", call)
 	case m.Result == "":
 		fmt.Fprintf(b, "return nil, %s\n", call)
 	case !m.Error:
-		fmt.Fprintf(b, "return %s, nil\n", call)
+		fmt.Fprintf(b, "return %s, nil\n", box(call))
 	default:
-		fmt.Fprintf(b, "r, err := %s\nif err != nil {\nreturn nil, err\n}\nreturn r, nil\n", call)
+		fmt.Fprintf(b, "r, err := %s\nif err != nil {\nreturn nil, err\n}\nreturn %s, nil\n", call, box("r"))
 	}
 }
 

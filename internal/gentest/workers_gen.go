@@ -18,12 +18,12 @@ func init() {
 			"Add": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(int)
 				a1, _ := args.At(1).(int)
-				return w.Add(a0, a1), nil
+				return workers.ResultInt(ctx, w.Add(a0, a1)), nil
 			},
 			"Apply": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(func(int) int)
 				a1, _ := args.At(1).(int)
-				return w.Apply(a0, a1), nil
+				return workers.ResultInt(ctx, w.Apply(a0, a1)), nil
 			},
 			"Background": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(func())
@@ -31,14 +31,14 @@ func init() {
 				return nil, nil
 			},
 			"Count": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				return w.Count(), nil
+				return workers.ResultInt(ctx, w.Count()), nil
 			},
 			"Deep": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				a0, _ := args.At(0).(int)
-				return w.Deep(a0), nil
+				return workers.ResultInt(ctx, w.Deep(a0)), nil
 			},
 			"Depth": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				return w.Depth(ctx), nil
+				return workers.ResultInt(ctx, w.Depth(ctx)), nil
 			},
 			"Fail": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				return nil, w.Fail()
@@ -96,14 +96,14 @@ func init() {
 				if err != nil {
 					return nil, err
 				}
-				return r, nil
+				return workers.ResultFloat64(ctx, r), nil
 			},
 			"Sum": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
 				rest := make([]int, args.Len()-0)
 				for i := range rest {
 					rest[i], _ = args.At(0 + i).(int)
 				}
-				return w.Sum(rest...), nil
+				return workers.ResultInt(ctx, w.Sum(rest...)), nil
 			},
 		},
 	})
