@@ -39,6 +39,7 @@ var (
 // worker without a default entrypoint).
 type Constructor struct {
 	typ   reflect.Type                // the struct type T
+	ptr   reflect.Type                // *T, which generated clients compare cheaply
 	alloc func() *Ctx                 // New: a Ctx and a zero T in one allocation, the T at inst from it
 	fn    func() unsafe.Pointer       // NewFunc: a *T from the user's function, or nil
 	box   func(unsafe.Pointer) any    // a *T as an interface, for reflection and Fetch
@@ -61,7 +62,7 @@ func New[T any]() Constructor {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
 	var inv invocation[T]
-	return Constructor{typ: t, alloc: allocInvocation[T], box: boxOf[T], shim: shim.For[*T],
+	return Constructor{typ: t, ptr: reflect.TypeFor[*T](), alloc: allocInvocation[T], box: boxOf[T], shim: shim.For[*T],
 		inst: unsafe.Offsetof(inv.w), base: entrypointOffset(t)}
 }
 
@@ -74,7 +75,7 @@ func NewFunc[T any](fn func() *T) Constructor {
 	if fn == nil {
 		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
 	}
-	return Constructor{typ: t, fn: func() unsafe.Pointer { return unsafe.Pointer(fn()) }, box: boxOf[T],
+	return Constructor{typ: t, ptr: reflect.TypeFor[*T](), fn: func() unsafe.Pointer { return unsafe.Pointer(fn()) }, box: boxOf[T],
 		shim: shim.For[*T], base: entrypointOffset(t)}
 }
 

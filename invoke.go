@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"unsafe"
 
+	"github.com/seed-29c11ff2/workers/internal/cell"
 	"github.com/seed-29c11ff2/workers/internal/clone"
 	"github.com/seed-29c11ff2/workers/internal/method"
 	"github.com/seed-29c11ff2/workers/internal/shim"
@@ -82,6 +83,12 @@ func (r *Registry) openProps(b *Binding, c *Ctx, method string) error {
 	return nil
 }
 
+// boxes returns the cells that box the results of the invocation c: those
+// of its tracker shard.
+func (c *Ctx) boxes() *cell.Boxes {
+	return &c.ep.worker.reg.track.shards[c.shard].boxes
+}
+
 // end closes an invocation that begin opened.
 func (r *Registry) end(c *Ctx) {
 	r.track.done(&r.track.shards[c.shard])
@@ -142,7 +149,8 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 		return r.invokeConverted(ctx, b, ep, m, args)
 	}
 	// The common call, kept flat: up to two arguments that pass as they
-	// are, to a method with a shim, on an instance allocated with its Ctx.
+	// are, to a method with a shim or a generated dispatcher, on an
+	// instance allocated with its Ctx.
 	c := ep.ctor.alloc()
 	if err := r.open(ctx, b, ep, m.Name, c); err != nil {
 		return nil, err
@@ -154,13 +162,7 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 	if err != nil || m.Result == nil {
 		return nil, err
 	}
-	if m.Bits.Valid() {
-		return r.track.shards[c.shard].boxes.Box(m.Bits, bits), nil
-	}
-	if m.PlainOut {
-		return res, nil
-	}
-	return ep.result(m, res)
+	return ep.result(c, m, res, bits)
 }
 
 // invokeConverted is invoke for a call whose arguments need converting or
@@ -186,10 +188,7 @@ func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoi
 	if err != nil || m.Result == nil {
 		return nil, err
 	}
-	if m.Bits.Valid() {
-		return r.track.shards[c.shard].boxes.Box(m.Bits, bits), nil
-	}
-	return ep.result(m, res)
+	return ep.result(c, m, res, bits)
 }
 
 // invokeReflect is invoke for a method of an uncommon shape, called with
@@ -221,13 +220,17 @@ func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint
 	if m.Result == nil {
 		return nil, nil
 	}
-	return ep.result(m, res[0].Interface())
+	return ep.result(c, m, res[0].Interface(), 0)
 }
 
-// result copies a method's result so the caller cannot reach the callee's
-// data.
-func (ep *entrypoint) result(m *method.Method, res any) (any, error) {
-	if m.PlainOut {
+// result makes the result of the invocation c the caller's: boxed from its
+// bits when the method's Fast returned them, else copied, so the caller
+// cannot reach the callee's data, unless it needs no copy.
+func (ep *entrypoint) result(c *Ctx, m *method.Method, res any, bits uint64) (any, error) {
+	switch {
+	case m.Bits.Valid():
+		return c.boxes().Box(m.Bits, bits), nil
+	case m.PlainOut:
 		return res, nil
 	}
 	out, err := copier.Copy(res)
