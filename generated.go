@@ -106,14 +106,14 @@ const (
 // defer [End]. It applies all the runtime's rules for a call (context,
 // depth, props, Close); err is a call that cannot start.
 func Begin[T any](ctx context.Context, b *Binding, method string, c *Ctx) (env *Env, mode Mode, err error) {
-	return b.begin(ctx, method, c, reflect.TypeOf((*T)(nil)))
+	return b.begin(ctx, method, c, typeID(reflect.TypeOf((*T)(nil))))
 }
 
-// begin is Begin for a client of the worker type *T given as ptr, out of
+// begin is Begin for a client of the worker type identified by id, out of
 // generic code, which runs slower, so that Begin inlines.
-func (b *Binding) begin(ctx context.Context, method string, c *Ctx, ptr reflect.Type) (env *Env, mode Mode, err error) {
+func (b *Binding) begin(ctx context.Context, method string, c *Ctx, id unsafe.Pointer) (env *Env, mode Mode, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.ptr != ptr {
+	if err != nil || ep.ctor.id != id {
 		return nil, Remote, nil
 	}
 	if ep.ctor.alloc == nil {
@@ -142,7 +142,7 @@ func End(c *Ctx, method string, err *error) {
 // clients call it.
 func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T, ctx context.Context) error) (local bool, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.ptr != reflect.TypeOf((*T)(nil)) {
+	if err != nil || ep.ctor.id != typeID(reflect.TypeOf((*T)(nil))) {
 		return false, nil
 	}
 	c, err := b.reg.begin(ctx, b, ep, method)

@@ -274,10 +274,23 @@ func TestTypedClientFallsBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 5, got)
 
+	// A worker of another type with the same method: the call must reach
+	// it, not run Calc's Add in the client.
+	require.NoError(t, reg.Register("multiplier", workers.Worker{Default: workers.New[multiplier]()}))
+	other := gentest.NewCalcClient(reg.Bind(workers.Service{Service: "multiplier"}))
+	got, err = other.Add(context.Background(), 2, 3)
+	require.NoError(t, err)
+	assert.Equal(t, 6, got, "the client ran Calc.Add itself")
+
 	missing := gentest.NewCalcClient(reg.Bind(workers.Service{Service: "nope"}))
 	_, err = missing.Add(context.Background(), 2, 3)
 	assert.ErrorIs(t, err, workers.ErrServiceNotFound)
 }
+
+// multiplier has an Add that is not Calc's.
+type multiplier struct{ workers.Entrypoint }
+
+func (w *multiplier) Add(a, b int) int { return a * b }
 
 // Stale generated code, whose hash no longer matches its type's methods,
 // is refused at Register with a message that says what to do.
