@@ -9,9 +9,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/seed-29c11ff2/workers/internal/cell"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type celsius float64
 
