@@ -165,13 +165,17 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 	return ep.result(c, m, res, bits)
 }
 
-// invokeConverted is invoke for a call whose arguments need converting or
-// copying, or a worker made by NewFunc.
+// invokeConverted is invoke for every other call: arguments to convert or
+// copy, a worker made by NewFunc, a method with more than two parameters,
+// or one of an uncommon shape, called with reflect.Value.Call.
 func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
-	if m.Fast == nil {
-		return r.invokeReflect(ctx, b, ep, m, args)
+	var in shim.Args
+	var reflectIn []reflect.Value
+	if m.Fast != nil {
+		in, err = ep.arguments(m, args)
+	} else {
+		reflectIn, err = ep.reflectArguments(m, args)
 	}
-	in, err := ep.arguments(m, args)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +187,9 @@ func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoi
 	inst, err := ep.instance(c)
 	if err != nil {
 		return nil, err
+	}
+	if m.Fast == nil {
+		return ep.callReflect(c, m, inst, reflectIn)
 	}
 	res, bits, err := m.Fast(inst, c, in)
 	if err != nil || m.Result == nil {
@@ -191,22 +198,9 @@ func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoi
 	return ep.result(c, m, res, bits)
 }
 
-// invokeReflect is invoke for a method of an uncommon shape, called with
-// reflect.Value.Call.
-func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
-	in, err := ep.reflectArguments(m, args)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.begin(ctx, b, ep, m.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer ep.finish(c, m.Name, &err)
-	inst, err := ep.instance(c)
-	if err != nil {
-		return nil, err
-	}
+// callReflect calls m on inst with reflect.Value.Call; in holds the
+// arguments after the receiver and the context.
+func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, inst unsafe.Pointer, in []reflect.Value) (any, error) {
 	in[0] = reflect.NewAt(ep.ctor.typ, inst)
 	if m.Ctx {
 		in[1] = reflect.ValueOf(c)
