@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"unsafe"
 
@@ -87,4 +90,20 @@ func TestFor(t *testing.T) {
 
 	three, _ := shim.For[*worker]((*worker).Three)
 	assert.Nil(t, three, "three parameters are not a common shape")
+}
+
+// The committed shapes.go is what gen/main.go writes now.
+func TestShapesUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the generator")
+	}
+	out := filepath.Join(t.TempDir(), "shapes.go")
+	cmd := exec.Command("go", "run", "./gen", "-o", out)
+	msg, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", msg)
+	want, err := os.ReadFile(out)
+	require.NoError(t, err)
+	got, err := os.ReadFile("shapes.go")
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "shapes.go is stale: run go generate ./internal/shim")
 }
