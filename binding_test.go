@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -728,6 +729,16 @@ func (w *recurser) DownCtx() error {
 	return err
 }
 
+// DownDerived passes on a context derived from w.Ctx, in which the depth
+// must be found among the values.
+func (w *recurser) DownDerived() error {
+	w.count()
+	ctx, cancel := context.WithTimeout(w.Ctx, time.Minute)
+	defer cancel()
+	_, err := workers.Call[any](context.WithValue(ctx, struct{}{}, 1), w.Env.Service("SELF"), "DownDerived")
+	return err
+}
+
 func (w *recurser) count() {
 	n, _ := workers.Get[*atomic.Int64](w.Env, "COUNT")
 	n.Add(1)
@@ -743,12 +754,16 @@ func TestDepthLimit(t *testing.T) {
 		opts   []workers.Option
 		method string
 		want   int64
+		root   context.Context // the first call's; t.Context() when nil
 	}{
-		{"ctx parameter", nil, "Down", workers.DefaultMaxDepth},
-		{"w.Ctx", nil, "DownCtx", 32},
-		{"WithMaxDepth", []workers.Option{workers.WithMaxDepth(5)}, "Down", 5},
-		{"WithMaxDepth w.Ctx", []workers.Option{workers.WithMaxDepth(3)}, "DownCtx", 3},
-		{"WithMaxDepth 1", []workers.Option{workers.WithMaxDepth(1)}, "Down", 1},
+		{"ctx parameter", nil, "Down", workers.DefaultMaxDepth, nil},
+		{"w.Ctx", nil, "DownCtx", 32, nil},
+		{"derived from w.Ctx", nil, "DownDerived", 32, nil},
+		{"from Background", nil, "DownCtx", 32, context.Background()},
+		{"from TODO", nil, "DownDerived", 32, context.TODO()},
+		{"WithMaxDepth", []workers.Option{workers.WithMaxDepth(5)}, "Down", 5, nil},
+		{"WithMaxDepth w.Ctx", []workers.Option{workers.WithMaxDepth(3)}, "DownCtx", 3, nil},
+		{"WithMaxDepth 1", []workers.Option{workers.WithMaxDepth(1)}, "Down", 1, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -759,7 +774,11 @@ func TestDepthLimit(t *testing.T) {
 				Services: []workers.Service{{Binding: "SELF", Service: "loop"}},
 				Bindings: map[string]any{"COUNT": &n, "DEPTH": &depth},
 			})
-			_, err := bind(reg, "loop").Call(t.Context(), tc.method)
+			root := tc.root
+			if root == nil {
+				root = t.Context()
+			}
+			_, err := bind(reg, "loop").Call(root, tc.method)
 			require.ErrorIs(t, err, workers.ErrDepthExceeded)
 			assert.Contains(t, err.Error(), "Subrequest depth limit exceeded")
 			assert.Equal(t, tc.want, n.Load(), "invocations that ran")

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"unsafe"
 
+	"github.com/seed-29c11ff2/workers/internal/iface"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
@@ -39,7 +40,7 @@ var (
 // worker without a default entrypoint).
 type Constructor struct {
 	typ   reflect.Type                // the struct type T
-	id    unsafe.Pointer              // identifies T for generated clients: typeID of *T
+	id    unsafe.Pointer              // identifies T for generated clients: iface.TypeID of *T
 	alloc func() *Ctx                 // New: a Ctx and a zero T in one allocation, the T at inst from it
 	fn    func() unsafe.Pointer       // NewFunc: a *T from the user's function, or nil
 	box   func(unsafe.Pointer) any    // a *T as an interface, for reflection and Fetch
@@ -62,7 +63,7 @@ func New[T any]() Constructor {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
 	var inv invocation[T]
-	return Constructor{typ: t, id: typeID(reflect.TypeFor[*T]()), alloc: allocInvocation[T], box: boxOf[T], shim: shim.For[*T],
+	return Constructor{typ: t, id: iface.TypeID(reflect.TypeFor[*T]()), alloc: allocInvocation[T], box: boxOf[T], shim: shim.For[*T],
 		inst: unsafe.Offsetof(inv.w), base: entrypointOffset(t)}
 }
 
@@ -75,7 +76,7 @@ func NewFunc[T any](fn func() *T) Constructor {
 	if fn == nil {
 		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
 	}
-	return Constructor{typ: t, id: typeID(reflect.TypeFor[*T]()), fn: func() unsafe.Pointer { return unsafe.Pointer(fn()) }, box: boxOf[T],
+	return Constructor{typ: t, id: iface.TypeID(reflect.TypeFor[*T]()), fn: func() unsafe.Pointer { return unsafe.Pointer(fn()) }, box: boxOf[T],
 		shim: shim.For[*T], base: entrypointOffset(t)}
 }
 
@@ -88,13 +89,6 @@ type invocation[T any] struct {
 func allocInvocation[T any]() *Ctx { return &new(invocation[T]).c }
 
 func boxOf[T any](p unsafe.Pointer) any { return (*T)(p) }
-
-// typeID returns the pointer that identifies t, its type descriptor (the
-// value a reflect.Type holds), so that generated clients check a worker's
-// type with one comparison instead of comparing interfaces.
-func typeID(t reflect.Type) unsafe.Pointer {
-	return (*[2]unsafe.Pointer)(unsafe.Pointer(&t))[1]
-}
 
 // entrypointOffset returns where the embedded Entrypoint lies in t, or 0
 // when it cannot be found by offset (then check refuses t).

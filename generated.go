@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/cell"
+	"github.com/seed-29c11ff2/workers/internal/iface"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
@@ -106,7 +107,7 @@ const (
 // defer [End]. It applies all the runtime's rules for a call (context,
 // depth, props, Close); err is a call that cannot start.
 func Begin[T any](ctx context.Context, b *Binding, method string, c *Ctx) (env *Env, mode Mode, err error) {
-	return b.begin(ctx, method, c, typeID(reflect.TypeOf((*T)(nil))))
+	return b.begin(ctx, method, c, iface.TypeID(reflect.TypeOf((*T)(nil))))
 }
 
 // begin is Begin for a client of the worker type identified by id, out of
@@ -142,7 +143,7 @@ func End(c *Ctx, method string, err *error) {
 // clients call it.
 func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T, ctx context.Context) error) (local bool, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.id != typeID(reflect.TypeOf((*T)(nil))) {
+	if err != nil || ep.ctor.id != iface.TypeID(reflect.TypeOf((*T)(nil))) {
 		return false, nil
 	}
 	c, err := b.reg.begin(ctx, b, ep, method)

@@ -13,6 +13,8 @@ import (
 	"reflect"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/seed-29c11ff2/workers/internal/iface"
 )
 
 const blockSize = 64
@@ -37,7 +39,7 @@ func (b *Boxes) Box(t Type, bits uint64) any {
 			if i := blk.next.Add(1) - 1; i < blockSize {
 				p := &blk.v[i]
 				*p = bits
-				return t.at(p)
+				return iface.At(t.typ, unsafe.Pointer(p))
 			}
 		}
 		b.cur.CompareAndSwap(blk, new(block)) // full or none yet: whoever swaps first wins
@@ -47,7 +49,7 @@ func (b *Boxes) Box(t Type, bits uint64) any {
 // A Type is an 8-byte scalar type that [Boxes] can box. The zero Type is
 // none.
 type Type struct {
-	typ unsafe.Pointer // the type word of an interface holding the type
+	typ unsafe.Pointer // iface.TypeID of the type
 }
 
 // TypeOf returns t as a Type, or false when t is not an 8-byte scalar.
@@ -60,23 +62,8 @@ func TypeOf(t reflect.Type) (Type, bool) {
 	if t.Size() != 8 {
 		return Type{}, false // int and uint on 32-bit platforms
 	}
-	v := reflect.Zero(t).Interface()
-	return Type{typ: (*eface)(unsafe.Pointer(&v)).typ}, true
+	return Type{typ: iface.TypeID(t)}, true
 }
 
 // Valid reports whether t is a type, not the zero Type.
 func (t Type) Valid() bool { return t.typ != nil }
-
-// eface is the layout of an interface without methods (any) in the gc
-// toolchain: its type, then a pointer to its value.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// at returns the interface of type t whose value lies at p.
-func (t Type) at(p *uint64) any {
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ, e.data = t.typ, unsafe.Pointer(p)
-	return v
-}
