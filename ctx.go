@@ -163,14 +163,9 @@ func PropsAs[T any](c *Ctx) (T, error) {
 }
 
 // depthOf returns the depth of the invocation ctx belongs to, 0 outside one.
-// A *Ctx knows its own, and the root contexts hold no values: only other
-// contexts are asked, through Value, which costs a tenth of a typed call.
 func depthOf(ctx context.Context) int {
 	if c, ok := ctx.(*Ctx); ok && c != nil {
 		return int(c.depth)
-	}
-	if t := iface.Tab(&ctx); t == backgroundTab || t == todoTab {
-		return 0
 	}
 	if c, ok := ctx.Value(ctxKey{}).(*Ctx); ok {
 		return int(c.depth)
@@ -178,8 +173,15 @@ func depthOf(ctx context.Context) int {
 	return 0
 }
 
-// backgroundTab and todoTab tell context.Background() and context.TODO()
-// by their dynamic types.
+// isRoot reports whether ctx is context.Background() or context.TODO(),
+// told by its dynamic type: such a context holds no values and is never
+// done, so a call need not ask it, which would cost two calls through the
+// interface: a sixth of a typed call.
+func isRoot(ctx context.Context) bool {
+	t := iface.Tab(unsafe.Pointer(&ctx))
+	return t == backgroundTab || t == todoTab
+}
+
 var backgroundTab, todoTab = rootTab(context.Background()), rootTab(context.TODO())
 
-func rootTab(ctx context.Context) unsafe.Pointer { return iface.Tab(&ctx) }
+func rootTab(ctx context.Context) unsafe.Pointer { return iface.Tab(unsafe.Pointer(&ctx)) }

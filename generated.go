@@ -16,9 +16,10 @@ import (
 // This file is the API that code written by cmd/workersgen calls. Users do
 // not call it by hand.
 
-// GeneratedV1 is referred to by code that workersgen writes, so that a file
-// from an incompatible workersgen fails to compile.
-const GeneratedV1 = 1
+// GeneratedV2 is referred to by code that workersgen writes, so that a file
+// from an incompatible workersgen fails to compile. (Version 1 called a
+// generic Begin.)
+const GeneratedV2 = 2
 
 // Args are the arguments of one call, already converted to the method's
 // parameter types and copied; a dispatcher reads them with At.
@@ -101,20 +102,16 @@ const (
 	Remote
 )
 
-// Begin opens a call of a generated client through b on the invocation
-// context c, which the client holds next to a zero instance of T: with mode
-// Direct it returns the Env to fill the instance with, and the client must
-// defer [End]. It applies all the runtime's rules for a call (context,
-// depth, props, Close); err is a call that cannot start.
-func Begin[T any](ctx context.Context, b *Binding, method string, c *Ctx) (env *Env, mode Mode, err error) {
-	return b.begin(ctx, method, c, iface.TypeID(reflect.TypeOf((*T)(nil))))
-}
-
-// begin is Begin for a client of the worker type identified by id, out of
-// generic code, which runs slower, so that Begin inlines.
-func (b *Binding) begin(ctx context.Context, method string, c *Ctx, id unsafe.Pointer) (env *Env, mode Mode, err error) {
+// Begin opens a call of a generated client for the worker type T through b
+// on the invocation context c, which the client holds next to a zero
+// instance of T; worker is a nil *T, which names T with no reflection and
+// no generic code to run. With mode Direct it returns the Env to fill the
+// instance with, and the client must defer [End]. It applies all the
+// runtime's rules for a call (context, depth, props, Close); err is a call
+// that cannot start.
+func Begin(ctx context.Context, b *Binding, method string, c *Ctx, worker any) (env *Env, mode Mode, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.id != id {
+	if err != nil || ep.ctor.id != iface.Tab(unsafe.Pointer(&worker)) {
 		return nil, Remote, nil
 	}
 	if ep.ctor.alloc == nil {
@@ -220,3 +217,4 @@ func Copy[V any](v V) (V, error) {
 	reflect.ValueOf(&out).Elem().Set(c)
 	return out, nil
 }
+

@@ -48,8 +48,14 @@ func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method 
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	depth := depthOf(ctx) + 1
-	if depth > r.opts.maxDepth || ctx.Err() != nil {
+	depth := 1
+	if !isRoot(ctx) {
+		if ctx.Err() != nil {
+			return r.refuse(ctx, ep, method)
+		}
+		depth += depthOf(ctx)
+	}
+	if depth > r.opts.maxDepth {
 		return r.refuse(ctx, ep, method)
 	}
 	var onStack byte

@@ -7,9 +7,9 @@ import (
 	"github.com/seed-29c11ff2/workers"
 )
 
-// Referring to GeneratedV1 makes a file from an incompatible workersgen
+// Referring to GeneratedV2 makes a file from an incompatible workersgen
 // fail to compile instead of misbehaving.
-var _ = workers.GeneratedV1
+var _ = workers.GeneratedV2
 
 func init() {
 	workers.RegisterDispatcher(workers.Dispatcher[Adder]{
@@ -49,7 +49,7 @@ func (c *AdderClient) Add(ctx context.Context, a0 int, a1 int) (r int, err error
 	}
 	var inst Adder
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Adder](ctx, c.b, "Add", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Add", &ictx, (*Adder)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -76,7 +76,7 @@ func (c *AdderClient) Bytes(ctx context.Context, a0 []byte) (r int, err error) {
 	}
 	var inst Adder
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Adder](ctx, c.b, "Bytes", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Bytes", &ictx, (*Adder)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -104,7 +104,7 @@ func (c *AdderClient) Echo(ctx context.Context, a0 Payload) (r Payload, err erro
 	}
 	var inst Adder
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Adder](ctx, c.b, "Echo", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Echo", &ictx, (*Adder)(nil))
 	switch {
 	case err != nil:
 		return r, err

@@ -21,9 +21,9 @@ func render(b *bytes.Buffer, f *file) {
 		p("\t%s %q", im.Name, im.Path)
 	}
 	p(")\n")
-	p("// Referring to GeneratedV1 makes a file from an incompatible workersgen")
+	p("// Referring to GeneratedV2 makes a file from an incompatible workersgen")
 	p("// fail to compile instead of misbehaving.")
-	p("var _ = workers.GeneratedV1\n")
+	p("var _ = workers.GeneratedV2\n")
 	p("func init() {")
 	for _, w := range f.Workers {
 		p("\tworkers.RegisterDispatcher(workers.Dispatcher[%s]{", w.Name)
@@ -158,7 +158,7 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 		// (Two variables, not one struct: a variable that holds its own
 		// address always escapes.)
 		p("var inst %s\nvar ictx workers.Ctx", w.Name)
-		p("env, mode, err := workers.Begin[%s](ctx, c.b, %q, &ictx)", w.Name, m.Name)
+		p("env, mode, err := workers.Begin(ctx, c.b, %q, &ictx, (*%s)(nil))", m.Name, w.Name)
 		p("switch {")
 		p("case err != nil:\n%s", ret)
 		p("case mode == workers.Direct:")

@@ -7,9 +7,9 @@ import (
 	"github.com/seed-29c11ff2/workers"
 )
 
-// Referring to GeneratedV1 makes a file from an incompatible workersgen
+// Referring to GeneratedV2 makes a file from an incompatible workersgen
 // fail to compile instead of misbehaving.
-var _ = workers.GeneratedV1
+var _ = workers.GeneratedV2
 
 func init() {
 	workers.RegisterDispatcher(workers.Dispatcher[Calc]{
@@ -126,7 +126,7 @@ func (c *CalcClient) Add(ctx context.Context, a0 int, a1 int) (r int, err error)
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Add", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Add", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -153,7 +153,7 @@ func (c *CalcClient) Apply(ctx context.Context, a0 func(int) int, a1 int) (r int
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Apply", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Apply", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -180,7 +180,7 @@ func (c *CalcClient) Background(ctx context.Context, a0 func()) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Background", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Background", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
@@ -205,7 +205,7 @@ func (c *CalcClient) Count(ctx context.Context) (r int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Count", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Count", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -229,7 +229,7 @@ func (c *CalcClient) Deep(ctx context.Context, a0 int) (r int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Deep", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Deep", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -253,7 +253,7 @@ func (c *CalcClient) Depth(ctx context.Context) (r int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Depth", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Depth", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -276,7 +276,7 @@ func (c *CalcClient) Fail(ctx context.Context) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Fail", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Fail", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
@@ -303,7 +303,7 @@ func (c *CalcClient) Greeting(ctx context.Context, a0 string) (r string, err err
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Greeting", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Greeting", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -328,7 +328,7 @@ func (c *CalcClient) Held(ctx context.Context) (r []int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Held", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Held", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -352,7 +352,7 @@ func (c *CalcClient) Join(ctx context.Context, a0 string, a1 ...string) (r strin
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Join", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Join", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -385,7 +385,7 @@ func (c *CalcClient) Lookup(ctx context.Context, a0 map[string][]int, a1 string)
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Lookup", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Lookup", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -413,7 +413,7 @@ func (c *CalcClient) Move(ctx context.Context, a0 Point, a1 int) (r Point, err e
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Move", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Move", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -446,7 +446,7 @@ func (c *CalcClient) Mutate(ctx context.Context, a0 *Point, a1 []int, a2 map[str
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Mutate", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Mutate", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
@@ -471,7 +471,7 @@ func (c *CalcClient) Nothing(ctx context.Context) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Nothing", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Nothing", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
@@ -496,7 +496,7 @@ func (c *CalcClient) Panic(ctx context.Context) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Panic", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Panic", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
@@ -522,7 +522,7 @@ func (c *CalcClient) Props(ctx context.Context) (r any, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Props", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Props", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -548,7 +548,7 @@ func (c *CalcClient) Sqrt(ctx context.Context, a0 float64) (r float64, err error
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Sqrt", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Sqrt", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -572,7 +572,7 @@ func (c *CalcClient) Sum(ctx context.Context, a0 ...int) (r int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[Calc](ctx, c.b, "Sum", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "Sum", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err

@@ -16,11 +16,12 @@ type words struct {
 	tab, data unsafe.Pointer
 }
 
-// Tab returns the first word of the interface *v: the same for two values
-// exactly when their dynamic types are the same. I must be an interface
-// type.
-func Tab[I any](v *I) unsafe.Pointer {
-	return (*words)(unsafe.Pointer(v)).tab
+// Tab returns the first word of the interface value at p: the same for
+// two values of one interface type exactly when their dynamic types are the
+// same. (Not generic, as a generic function called from code that is not
+// would not inline.)
+func Tab(p unsafe.Pointer) unsafe.Pointer {
+	return (*words)(p).tab
 }
 
 // TypeID returns the type descriptor that t holds: the first word of any

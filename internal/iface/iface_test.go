@@ -16,7 +16,7 @@ type celsius float64
 
 func TestTypeIDIsTheFirstWordOfAnAny(t *testing.T) {
 	for _, v := range []any{1, "s", celsius(2), struct{ A, B int }{}, new(int), []byte{}} {
-		assert.Equal(t, iface.TypeID(reflect.TypeOf(v)), iface.Tab(&v), "%T", v)
+		assert.Equal(t, iface.TypeID(reflect.TypeOf(v)), iface.Tab(unsafe.Pointer(&v)), "%T", v)
 	}
 	assert.NotEqual(t, iface.TypeID(reflect.TypeFor[int]()), iface.TypeID(reflect.TypeFor[int64]()))
 	assert.Equal(t, iface.TypeID(reflect.TypeFor[*int]()), iface.TypeID(reflect.TypeOf((*int)(nil))))
@@ -27,12 +27,12 @@ func TestTabTellsDynamicTypes(t *testing.T) {
 	c := context.TODO()
 	d, cancel := context.WithCancel(a)
 	defer cancel()
-	assert.Equal(t, iface.Tab(&a), iface.Tab(&b))
-	assert.NotEqual(t, iface.Tab(&a), iface.Tab(&c))
-	assert.NotEqual(t, iface.Tab(&a), iface.Tab(&d))
+	assert.Equal(t, iface.Tab(unsafe.Pointer(&a)), iface.Tab(unsafe.Pointer(&b)))
+	assert.NotEqual(t, iface.Tab(unsafe.Pointer(&a)), iface.Tab(unsafe.Pointer(&c)))
+	assert.NotEqual(t, iface.Tab(unsafe.Pointer(&a)), iface.Tab(unsafe.Pointer(&d)))
 
 	e1, e2 := errors.New("x"), errors.New("y")
-	assert.Equal(t, iface.Tab(&e1), iface.Tab(&e2))
+	assert.Equal(t, iface.Tab(unsafe.Pointer(&e1)), iface.Tab(unsafe.Pointer(&e2)))
 }
 
 func TestAt(t *testing.T) {

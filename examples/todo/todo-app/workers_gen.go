@@ -7,9 +7,9 @@ import (
 	"github.com/seed-29c11ff2/workers"
 )
 
-// Referring to GeneratedV1 makes a file from an incompatible workersgen
+// Referring to GeneratedV2 makes a file from an incompatible workersgen
 // fail to compile instead of misbehaving.
-var _ = workers.GeneratedV1
+var _ = workers.GeneratedV2
 
 func init() {
 	workers.RegisterDispatcher(workers.Dispatcher[AdminEntrypoint]{
@@ -94,7 +94,7 @@ func (c *AdminEntrypointClient) CreateUser(ctx context.Context, a0 string) (r Us
 	}
 	var inst AdminEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[AdminEntrypoint](ctx, c.b, "CreateUser", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "CreateUser", &ictx, (*AdminEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -117,7 +117,7 @@ func (c *AdminEntrypointClient) DeleteUser(ctx context.Context, a0 int64) (err e
 	}
 	var inst AdminEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[AdminEntrypoint](ctx, c.b, "DeleteUser", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "DeleteUser", &ictx, (*AdminEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return err
@@ -145,7 +145,7 @@ func (c *AdminEntrypointClient) ListUsers(ctx context.Context) (r []User, err er
 	}
 	var inst AdminEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[AdminEntrypoint](ctx, c.b, "ListUsers", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "ListUsers", &ictx, (*AdminEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -192,7 +192,7 @@ func (c *UserEntrypointClient) CreateTask(ctx context.Context, a0 int64, a1 stri
 	}
 	var inst UserEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[UserEntrypoint](ctx, c.b, "CreateTask", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "CreateTask", &ictx, (*UserEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -219,7 +219,7 @@ func (c *UserEntrypointClient) FindUser(ctx context.Context, a0 string) (r User,
 	}
 	var inst UserEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[UserEntrypoint](ctx, c.b, "FindUser", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "FindUser", &ictx, (*UserEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
@@ -246,7 +246,7 @@ func (c *UserEntrypointClient) GetTasks(ctx context.Context, a0 int64) (r []Task
 	}
 	var inst UserEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin[UserEntrypoint](ctx, c.b, "GetTasks", &ictx)
+	env, mode, err := workers.Begin(ctx, c.b, "GetTasks", &ictx, (*UserEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
