@@ -36,7 +36,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		defer r.end(c)
+		defer c.end()
 		return ep.worker.remote.Fetch(c, &RemoteCall{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.depth)}, req)
 	}
 	if !ep.fetch {
@@ -46,7 +46,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer r.end(c)
+	defer c.end()
 	inner := req.Clone(c)
 	resp, err := ep.fetchOnce(c, inner)
 	if err != nil && c.passThrough.Load() && r.opts.origin != nil {

@@ -129,7 +129,7 @@ func End(c *Ctx, method string, err *error) {
 	if v := recover(); v != nil {
 		*err = c.ep.panicked(method, v)
 	}
-	c.ep.worker.reg.end(c)
+	c.end()
 }
 
 // Invoke calls fn on a fresh instance of the entrypoint b targets, with all
@@ -192,7 +192,7 @@ var (
 // not one.
 func resultBoxes(ctx context.Context) *cell.Boxes {
 	c, ok := ctx.(*Ctx)
-	if !ok || c == nil || c.ep == nil || c.ep.worker.reg == nil {
+	if !ok || c == nil || c.ep == nil || c.ep.track == nil {
 		return nil
 	}
 	return c.boxes()
@@ -217,4 +217,3 @@ func Copy[V any](v V) (V, error) {
 	reflect.ValueOf(&out).Elem().Set(c)
 	return out, nil
 }
-

@@ -82,7 +82,7 @@ func (r *Registry) refuse(ctx context.Context, ep *entrypoint, method string) er
 func (r *Registry) openProps(b *Binding, c *Ctx, method string) error {
 	p, err := copier.Copy(b.svc.Props)
 	if err != nil {
-		r.end(c)
+		c.end()
 		return newError(ErrInvalidArgument, "%s %s: props: %v", c.ep.display, what(method), err)
 	}
 	c.parent = &withProps{Context: c.parent, props: p}
@@ -92,12 +92,13 @@ func (r *Registry) openProps(b *Binding, c *Ctx, method string) error {
 // boxes returns the cells that box the results of the invocation c: those
 // of its tracker shard.
 func (c *Ctx) boxes() *cell.Boxes {
-	return &c.ep.worker.reg.track.shards[c.shard].boxes
+	return &c.ep.track.shards[c.shard].boxes
 }
 
-// end closes an invocation that begin opened.
-func (r *Registry) end(c *Ctx) {
-	r.track.done(&r.track.shards[c.shard])
+// end closes an invocation that open opened.
+func (c *Ctx) end() {
+	t := c.ep.track
+	t.done(&t.shards[c.shard])
 }
 
 // instance returns the fresh receiver of one invocation, a *T, with Env
@@ -132,7 +133,7 @@ func (ep *entrypoint) finish(c *Ctx, method string, err *error) {
 	if v := recover(); v != nil {
 		*err = ep.panicked(method, v)
 	}
-	ep.worker.reg.end(c)
+	c.end()
 }
 
 // recoverPanic turns a panic of the callee into a *PanicError in *err. It

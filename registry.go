@@ -63,7 +63,8 @@ type worker struct {
 // entrypoint is one registered constructor with its method table, built once.
 type entrypoint struct {
 	worker  *worker
-	name    string // "" for the default
+	track   *tracker // worker.reg.track, two loads nearer for the end of every call
+	name    string   // "" for the default
 	ctor    Constructor
 	table   *method.Table
 	fetch   bool
@@ -220,7 +221,7 @@ func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) 
 		return nil, err
 	}
 	ptr := reflect.PointerTo(c.typ)
-	ep := &entrypoint{worker: wk, name: name, ctor: c, table: method.Build(ptr, excludedFor(c.typ))}
+	ep := &entrypoint{worker: wk, track: wk.reg.track, name: name, ctor: c, table: method.Build(ptr, excludedFor(c.typ))}
 	markPlain(ep.table)
 	if err := attachDispatch(ep); err != nil {
 		return nil, err

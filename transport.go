@@ -62,7 +62,7 @@ func (r *Registry) RegisterRemote(name string, t Transport) error {
 
 // remoteEntrypoint is what a binding to a remote worker resolves to.
 func (wk *worker) remoteEntrypoint(name string) *entrypoint {
-	ep := &entrypoint{worker: wk, name: name, display: fmt.Sprintf("service %q", wk.name)}
+	ep := &entrypoint{worker: wk, track: wk.reg.track, name: name, display: fmt.Sprintf("service %q", wk.name)}
 	if name != "" {
 		ep.display += fmt.Sprintf(" entrypoint %q", name)
 	}
@@ -76,7 +76,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 	if err != nil {
 		return nil, err
 	}
-	defer r.end(c)
+	defer c.end()
 	return ep.worker.remote.Call(c, &RemoteCall{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
 		Args: args, Props: c.Props(), Depth: int(c.depth), Result: result,
