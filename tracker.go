@@ -21,7 +21,7 @@ type tracker struct {
 }
 
 const (
-	trackerShardBits = 4
+	trackerShardBits = 6
 	trackerShards    = 1 << trackerShardBits
 	closedBit        = int64(1) << 62
 )
