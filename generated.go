@@ -76,12 +76,17 @@ func attachDispatch(ep *entrypoint) error {
 		return nil
 	}
 	for _, m := range ep.table.Methods {
-		if m.Problem == "" && len(m.Params) <= 2 {
-			var bits bool
-			if m.Fast, bits = ep.ctor.shim(m.Func.Interface()); bits {
-				m.Bits, _ = cell.TypeOf(m.Result)
+		if m.Problem != "" || len(m.Params) > 2 {
+			continue
+		}
+		fast, bits := ep.ctor.shim(m.Func.Interface())
+		if bits {
+			var ok bool
+			if m.Bits, ok = cell.TypeOf(m.Result); !ok {
+				continue // an int where int is 32 bits: reflection returns it as it is
 			}
 		}
+		m.Fast = fast
 	}
 	return nil
 }
@@ -160,7 +165,7 @@ func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T,
 // allocation of its own. ctx is the context the dispatcher was given.
 // Generated dispatchers call it.
 func ResultInt(ctx context.Context, r int) any {
-	if b := resultBoxes(ctx); b != nil {
+	if b := resultBoxes(ctx); b != nil && intCell.Valid() { // not where int is 32 bits
 		return b.Box(intCell, uint64(r))
 	}
 	return r

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -103,7 +104,7 @@ func TestBindErrors(t *testing.T) {
 		text string
 	}{
 		{name: "uint64 too big", args: []any{uint64(math.MaxInt64) + 1}, is: d1.ErrOutOfRange, text: "argument 0, uint64"},
-		{name: "uint too big", args: []any{1, uint(math.MaxUint64)}, is: d1.ErrOutOfRange, text: "argument 1, uint"},
+		{name: "uint too big", args: []any{1, uint(math.MaxUint)}, is: d1.ErrOutOfRange, text: "argument 1, uint"},
 		{name: "channel", args: []any{make(chan int)}, is: d1.ErrUnsupportedType, text: "argument 0, chan int"},
 		{name: "struct", args: []any{1, struct{ A int }{}}, is: d1.ErrUnsupportedType, text: "argument 1, struct { A int }"},
 		{name: "map", args: []any{map[string]int{}}, is: d1.ErrUnsupportedType, text: "map[string]int"},
@@ -115,6 +116,9 @@ func TestBindErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "uint too big" && strconv.IntSize == 32 {
+				t.Skip("every uint fits an int64 where uint is 32 bits")
+			}
 			qs := "SELECT ?"
 			if len(tt.args) == 2 {
 				qs = "SELECT ?, ?"
