@@ -14,8 +14,9 @@ import (
 )
 
 // This file is the call path. It is kept free of formatting and of
-// allocations beyond the instance, its Ctx and the boxed result: messages
-// are built only when something fails.
+// allocations beyond the instance with its Ctx and the boxed result (for an
+// 8-byte scalar, a cell of a shared block): messages are built only when
+// something fails.
 
 // what names an invocation in messages: a method, or "" for Fetch.
 func what(method string) string {
