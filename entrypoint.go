@@ -63,8 +63,15 @@ func New[T any]() Constructor {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
 	var inv invocation[T]
-	return Constructor{typ: t, id: iface.TypeID(reflect.TypeFor[*T]()), alloc: allocInvocation[T], box: boxOf[T], shim: shim.For[*T],
-		inst: unsafe.Offsetof(inv.w), base: entrypointOffset(t)}
+	return Constructor{
+		typ:   t,
+		id:    iface.TypeID(reflect.TypeFor[*T]()),
+		alloc: allocInvocation[T],
+		box:   boxOf[T],
+		shim:  shim.For[*T],
+		inst:  unsafe.Offsetof(inv.w),
+		base:  entrypointOffset(t),
+	}
 }
 
 // NewFunc returns a Constructor that calls fn for each invocation. fn must
@@ -76,8 +83,14 @@ func NewFunc[T any](fn func() *T) Constructor {
 	if fn == nil {
 		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
 	}
-	return Constructor{typ: t, id: iface.TypeID(reflect.TypeFor[*T]()), fn: func() unsafe.Pointer { return unsafe.Pointer(fn()) }, box: boxOf[T],
-		shim: shim.For[*T], base: entrypointOffset(t)}
+	return Constructor{
+		typ:  t,
+		id:   iface.TypeID(reflect.TypeFor[*T]()),
+		fn:   func() unsafe.Pointer { return unsafe.Pointer(fn()) },
+		box:  boxOf[T],
+		shim: shim.For[*T],
+		base: entrypointOffset(t),
+	}
 }
 
 // invocation holds one invocation's Ctx and instance, allocated together.
