@@ -24,8 +24,9 @@ type Entrypoint struct {
 	Ctx *Ctx // this invocation's lifecycle: context, WaitUntil, Props
 }
 
-// base lets the runtime find the embedded Entrypoint of any instance with an
-// interface call instead of reflection.
+// base is promoted to *T exactly when T embeds one Entrypoint unambiguously,
+// which check asks of every worker type; the call path then reaches the
+// Entrypoint by the offset findEntrypoint gives.
 func (e *Entrypoint) base() *Entrypoint { return e }
 
 type embedsEntrypoint interface{ base() *Entrypoint }

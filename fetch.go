@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/httpx"
 )
@@ -32,7 +33,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	}
 	r := b.reg
 	if ep.worker.remote != nil {
-		c, err := r.begin(req.Context(), b, ep, "")
+		c, _, err := r.begin(req.Context(), b, ep, "")
 		if err != nil {
 			return nil, err
 		}
@@ -42,13 +43,13 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if !ep.fetch {
 		return nil, newError(ErrNoFetchHandler, "%s: Handler does not export a Fetch method", ep.display)
 	}
-	c, err := r.begin(req.Context(), b, ep, "")
+	c, inst, err := r.begin(req.Context(), b, ep, "")
 	if err != nil {
 		return nil, err
 	}
 	defer c.end()
 	inner := req.Clone(c)
-	resp, err := ep.fetchOnce(c, inner)
+	resp, err := ep.fetchOnce(c, inst, inner)
 	if err != nil && c.passThrough.Load() && r.opts.origin != nil {
 		return serveOrigin(r.opts.origin, req.Clone(req.Context()))
 	}
@@ -67,9 +68,9 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (ep *entrypoint) fetchOnce(c *Ctx, req *http.Request) (resp *http.Response, err error) {
+func (ep *entrypoint) fetchOnce(c *Ctx, inst unsafe.Pointer, req *http.Request) (resp *http.Response, err error) {
 	defer ep.recoverPanic("", &err) // the constructor is user code too
-	inst, err := ep.instance(c)
+	inst, err = ep.instance(c, inst)
 	if err != nil {
 		return nil, err
 	}

@@ -79,14 +79,12 @@ func attachDispatch(ep *entrypoint) error {
 		if m.Problem != "" || len(m.Params) > 2 {
 			continue
 		}
-		fast, bits := ep.ctor.shim(m.Func.Interface())
-		if bits {
-			var ok bool
+		var bits, ok bool
+		if m.Fast, bits = ep.ctor.shim(m.Func.Interface()); bits {
 			if m.Bits, ok = cell.TypeOf(m.Result); !ok {
-				continue // an int where int is 32 bits: reflection returns it as it is
+				return fmt.Errorf("workers: internal error: the shim of %s.%s returns a %s as bits", ep.ctor.typ, m.Name, m.Result)
 			}
 		}
-		m.Fast = fast
 	}
 	return nil
 }
@@ -116,7 +114,7 @@ const (
 // that cannot start.
 func Begin(ctx context.Context, b *Binding, method string, c *Ctx, worker any) (env *Env, mode Mode, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.id != iface.Tab(unsafe.Pointer(&worker)) {
+	if err != nil || !ep.runs(worker) {
 		return nil, Remote, nil
 	}
 	if ep.ctor.alloc == nil {
@@ -145,19 +143,25 @@ func End(c *Ctx, method string, err *error) {
 // clients call it.
 func Invoke[T any](ctx context.Context, b *Binding, method string, fn func(w *T, ctx context.Context) error) (local bool, err error) {
 	ep, err := b.resolve()
-	if err != nil || ep.ctor.id != iface.TypeID(reflect.TypeOf((*T)(nil))) {
+	if err != nil || !ep.runs((*T)(nil)) {
 		return false, nil
 	}
-	c, err := b.reg.begin(ctx, b, ep, method)
+	c, inst, err := b.reg.begin(ctx, b, ep, method)
 	if err != nil {
 		return true, err
 	}
 	defer ep.finish(c, method, &err)
-	inst, err := ep.instance(c)
+	inst, err = ep.instance(c, inst)
 	if err != nil {
 		return true, err
 	}
 	return true, fn((*T)(inst), c)
+}
+
+// runs reports whether ep's worker type is T, given as a nil *T: the type
+// word of that interface is the identity New and NewFunc recorded.
+func (ep *entrypoint) runs(worker any) bool {
+	return ep.ctor.id == iface.Tab(unsafe.Pointer(&worker))
 }
 
 // ResultInt returns r as an any, boxed as the runtime boxes the int results
@@ -197,7 +201,7 @@ var (
 // not one.
 func resultBoxes(ctx context.Context) *cell.Boxes {
 	c, ok := ctx.(*Ctx)
-	if !ok || c == nil || c.ep == nil || c.ep.track == nil {
+	if !ok || c == nil || c.ep == nil { // a Ctx of ContextWithDepth has none
 		return nil
 	}
 	return c.boxes()

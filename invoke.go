@@ -26,20 +26,21 @@ func what(method string) string {
 	return fmt.Sprintf("method %q", method)
 }
 
-// begin opens an invocation: it makes the callee's Ctx (with its instance,
-// when the constructor can make both at once) and opens it.
-func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method string) (*Ctx, error) {
-	var c *Ctx
+// begin opens an invocation: it makes the callee's Ctx and opens it. A New
+// constructor's instance is allocated with the Ctx and returned, filled;
+// inst is nil when a NewFunc constructor has yet to run (see instance).
+func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method string) (c *Ctx, inst unsafe.Pointer, err error) {
 	if ep.ctor.alloc != nil {
 		c = ep.ctor.alloc()
-		ep.fill(unsafe.Add(unsafe.Pointer(c), ep.ctor.inst), c)
+		inst = unsafe.Add(unsafe.Pointer(c), ep.ctor.inst)
+		ep.fill(inst, c)
 	} else {
 		c = new(Ctx)
 	}
 	if err := r.open(ctx, b, ep, method, c); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, inst, nil
 }
 
 // open checks ctx, the depth limit and the registry, and fills c. It keeps
@@ -102,14 +103,14 @@ func (c *Ctx) end() {
 	t.done(&t.shards[c.shard])
 }
 
-// instance returns the fresh receiver of one invocation, a *T, with Env
-// and Ctx filled. It may run user code (a NewFunc constructor): call it
-// where panics are recovered.
-func (ep *entrypoint) instance(c *Ctx) (unsafe.Pointer, error) {
-	if ep.ctor.alloc == nil {
-		return ep.construct(c)
+// instance returns the fresh receiver of the invocation c, a *T with Env
+// and Ctx filled: made, when begin made it, else made now. It may run user
+// code (a NewFunc constructor): call it where panics are recovered.
+func (ep *entrypoint) instance(c *Ctx, made unsafe.Pointer) (unsafe.Pointer, error) {
+	if made != nil {
+		return made, nil
 	}
-	return unsafe.Add(unsafe.Pointer(c), ep.ctor.inst), nil // begin made and filled it with c
+	return ep.construct(c)
 }
 
 // construct runs a NewFunc constructor.
@@ -153,57 +154,48 @@ func (ep *entrypoint) panicked(method string, v any) *PanicError {
 // invoke calls m on a fresh instance: through its shim or generated
 // dispatcher when it has one, else by reflection.
 func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
-	if !m.Direct || !asIs(args, m.Params) {
-		return r.invokeConverted(ctx, b, ep, m, args)
-	}
-	// The common call, kept flat: up to two arguments that pass as they
-	// are, to a method with a shim or a generated dispatcher, on an
-	// instance allocated with its Ctx.
-	c := ep.ctor.alloc()
-	if err := r.open(ctx, b, ep, m.Name, c); err != nil {
-		return nil, err
-	}
-	defer ep.finish(c, m.Name, &err)
-	p := unsafe.Add(unsafe.Pointer(c), ep.ctor.inst)
-	ep.fill(p, c)
-	res, bits, err := m.Fast(p, c, shim.Two(args))
-	if err != nil || m.Result == nil {
-		return nil, err
-	}
-	return ep.result(c, m, res, bits)
-}
-
-// invokeConverted is invoke for every other call: arguments to convert or
-// copy, a worker made by NewFunc, a method with more than two parameters,
-// or one of an uncommon shape, called with reflect.Value.Call.
-func (r *Registry) invokeConverted(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
-	var in shim.Args
-	var reflectIn []reflect.Value
-	if m.Fast != nil {
-		in, err = ep.arguments(m, args)
-	} else {
-		reflectIn, err = ep.reflectArguments(m, args)
-	}
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.begin(ctx, b, ep, m.Name)
-	if err != nil {
-		return nil, err
-	}
-	defer ep.finish(c, m.Name, &err)
-	inst, err := ep.instance(c)
-	if err != nil {
-		return nil, err
-	}
 	if m.Fast == nil {
-		return ep.callReflect(c, m, inst, reflectIn)
+		return r.invokeReflect(ctx, b, ep, m, args)
+	}
+	var in shim.Args
+	if m.AllPlain && len(args) <= 2 && asIs(args, m.Params) {
+		in = shim.Two(args) // the common call: nothing to convert or copy
+	} else if in, err = ep.arguments(m, args); err != nil {
+		return nil, err
+	}
+	c, inst, err := r.begin(ctx, b, ep, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ep.finish(c, m.Name, &err)
+	if inst, err = ep.instance(c, inst); err != nil {
+		return nil, err
 	}
 	res, bits, err := m.Fast(inst, c, in)
 	if err != nil || m.Result == nil {
 		return nil, err
 	}
 	return ep.result(c, m, res, bits)
+}
+
+// invokeReflect is invoke for a method of an uncommon shape, called with
+// reflect.Value.Call. It is apart from invoke, not a branch of it, because
+// the reflective arguments in invoke's frame cost the common call about
+// 10% (interleaved runs of both builds).
+func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
+	in, err := ep.reflectArguments(m, args)
+	if err != nil {
+		return nil, err
+	}
+	c, inst, err := r.begin(ctx, b, ep, m.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer ep.finish(c, m.Name, &err)
+	if inst, err = ep.instance(c, inst); err != nil {
+		return nil, err
+	}
+	return ep.callReflect(c, m, inst, in)
 }
 
 // callReflect calls m on inst with reflect.Value.Call; in holds the
@@ -286,7 +278,6 @@ func markPlain(t *method.Table) {
 	}
 	for _, m := range t.Methods {
 		m.Plain = make([]bool, len(m.Params))
-		m.Direct = false
 		m.AllPlain = !m.Variadic
 		for i, pt := range m.Params {
 			if m.Variadic && i == len(m.Params)-1 {

@@ -226,9 +226,6 @@ func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) 
 	if err := attachDispatch(ep); err != nil {
 		return nil, err
 	}
-	for _, m := range ep.table.Methods {
-		m.Direct = m.Fast != nil && m.AllPlain && len(m.Params) <= 2 && c.alloc != nil
-	}
 	if m, ok := ptr.MethodByName("Fetch"); ok {
 		if _, ok := reflect.Zero(ptr).Interface().(fetcher); !ok {
 			return nil, fmt.Errorf("%w: type %s: method %s must be Fetch(*http.Request) (*http.Response, error)", ErrInvalidWorker, c.typ, m.Type)

@@ -72,7 +72,7 @@ func (wk *worker) remoteEntrypoint(name string) *entrypoint {
 // callRemote sends a call through the transport of a remote worker, after
 // the same checks a local call makes.
 func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, name string, args []any, result reflect.Type) (any, error) {
-	c, err := r.begin(ctx, b, ep, name)
+	c, _, err := r.begin(ctx, b, ep, name)
 	if err != nil {
 		return nil, err
 	}

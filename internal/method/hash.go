@@ -92,11 +92,7 @@ func Canonical(t reflect.Type) string {
 		fields := make([]string, t.NumField())
 		for i := range fields {
 			f := t.Field(i)
-			name := f.Name
-			if f.PkgPath != "" {
-				name = f.PkgPath + "." + name
-			}
-			s := name + " " + Canonical(f.Type)
+			s := qualified(f.PkgPath, f.Name) + " " + Canonical(f.Type)
 			if f.Anonymous {
 				s = "embedded " + s
 			}
@@ -110,14 +106,19 @@ func Canonical(t reflect.Type) string {
 		methods := make([]string, t.NumMethod())
 		for i := range methods {
 			m := t.Method(i)
-			name := m.Name
-			if m.PkgPath != "" {
-				name = m.PkgPath + "." + name
-			}
-			methods[i] = name + CanonicalSignature(m.Type, 0)[len("func"):]
+			methods[i] = qualified(m.PkgPath, m.Name) + CanonicalSignature(m.Type, 0)[len("func"):]
 		}
 		sort.Strings(methods)
 		return "interface{" + strings.Join(methods, "; ") + "}"
 	}
 	return fmt.Sprint(t) // unnamed basic types do not occur: they all have names
+}
+
+// qualified names an unexported field or method by its package too, as
+// two packages may each have one of that name.
+func qualified(pkgPath, name string) string {
+	if pkgPath == "" {
+		return name
+	}
+	return pkgPath + "." + name
 }

@@ -35,7 +35,6 @@ type Method struct {
 	Plain    []bool       // per parameter: its values need no copy
 	AllPlain bool         // no parameter needs a copy, and none is variadic
 	PlainOut bool         // the result needs no copy
-	Direct   bool         // Fast, AllPlain, at most two parameters, on an instance allocated with its Ctx
 }
 
 // Param returns the type of argument i (the element type for the variadic

@@ -21,16 +21,23 @@ func forShape[P any](fn any) (Func, bool) {
 		}, false
 	case func(P) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, uint64(f(as[P](recv))), nil
-		}, true
+			r := f(as[P](recv))
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			r, err := f(as[P](recv))
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			return nil, uint64(f(as[P](recv))), nil
@@ -117,8 +124,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, int) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -126,8 +137,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -229,8 +243,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			r := f(as[P](recv), v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int, int) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -239,8 +257,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int, int) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -351,8 +372,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, int64) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -360,8 +385,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -463,8 +491,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			r := f(as[P](recv), v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int64, int64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -473,8 +505,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, int64, int64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -585,8 +620,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, float64) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, float64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -594,8 +633,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, float64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -697,8 +739,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			r := f(as[P](recv), v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, float64, float64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -707,8 +753,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, float64, float64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -819,8 +868,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, string) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, string) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -828,8 +881,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, string) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -931,8 +987,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			r := f(as[P](recv), v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, string, string) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -941,8 +1001,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, string, string) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -1056,8 +1119,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			r := f(as[P](recv), v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, string, int) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -1066,8 +1133,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, string, int) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -1178,8 +1248,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, bool) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(bool)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, bool) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(bool)
@@ -1187,8 +1261,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, bool) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(bool)
@@ -1287,8 +1364,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, any) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(any)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, any) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(any)
@@ -1296,8 +1377,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, any) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(any)
@@ -1396,8 +1480,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, []byte) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			r := f(as[P](recv), v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, []byte) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.([]byte)
@@ -1405,8 +1493,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, []byte) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.([]byte)
@@ -1502,16 +1593,23 @@ func forShape[P any](fn any) (Func, bool) {
 		}, false
 	case func(P, context.Context) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, uint64(f(as[P](recv), ctx)), nil
-		}, true
+			r := f(as[P](recv), ctx)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			r, err := f(as[P](recv), ctx)
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			return nil, uint64(f(as[P](recv), ctx)), nil
@@ -1598,8 +1696,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, int) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -1607,8 +1709,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -1710,8 +1815,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int, int) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -1720,8 +1829,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int, int) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int)
@@ -1832,8 +1944,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, int64) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -1841,8 +1957,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -1944,8 +2063,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int64, int64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -1954,8 +2077,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, int64, int64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(int64)
@@ -2066,8 +2192,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, float64) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, float64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -2075,8 +2205,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, float64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -2178,8 +2311,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, float64, float64) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -2188,8 +2325,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, float64, float64) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(float64)
@@ -2300,8 +2440,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, string) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, string) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -2309,8 +2453,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, string) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -2412,8 +2559,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, string, string) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -2422,8 +2573,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, string, string) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -2537,8 +2691,12 @@ func forShape[P any](fn any) (Func, bool) {
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0, v1)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, string, int) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -2547,8 +2705,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, string, int) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(string)
@@ -2659,8 +2820,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, bool) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(bool)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, bool) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(bool)
@@ -2668,8 +2833,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, bool) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(bool)
@@ -2768,8 +2936,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, any) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(any)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, any) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(any)
@@ -2777,8 +2949,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, any) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.(any)
@@ -2877,8 +3052,12 @@ func forShape[P any](fn any) (Func, bool) {
 	case func(P, context.Context, []byte) int:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			r := f(as[P](recv), ctx, v0)
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, []byte) (int, error):
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.([]byte)
@@ -2886,8 +3065,11 @@ func forShape[P any](fn any) (Func, bool) {
 			if err != nil {
 				return nil, 0, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			if intIs64 {
+				return nil, uint64(r), nil
+			}
+			return r, 0, nil
+		}, intIs64
 	case func(P, context.Context, []byte) int64:
 		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
 			v0, _ := args.a0.([]byte)

@@ -7,6 +7,7 @@ package shim
 
 import (
 	"context"
+	"strconv"
 	"unsafe"
 )
 
@@ -17,9 +18,9 @@ import (
 // the method's result (nil when it has none) and its error. A Func keeps no
 // reference to args.
 //
-// A result of type int, int64 or float64 comes back as its bits instead,
-// with res nil (see [For]), so that the caller can box it without an
-// allocation of its own (package cell).
+// A result of type int64, float64 or, where it is 8 bytes, int comes back
+// as its bits instead, with res nil (see [For]), so that the caller can box
+// it without an allocation of its own (package cell).
 //
 // The receiver is an unsafe.Pointer, not an any, so that a Func's
 // parameters fit the nine integer registers of Go's amd64 calling
@@ -88,6 +89,10 @@ func (a Args) spilled() []any {
 	}
 	return unsafe.Slice(a.rest, a.n-2)
 }
+
+// intIs64 says whether an int result travels as bits: only where it is 8
+// bytes, the cell size.
+const intIs64 = strconv.IntSize == 64
 
 // as returns recv as the pointer type P.
 func as[P any](recv unsafe.Pointer) P { return *(*P)(unsafe.Pointer(&recv)) }

@@ -22,6 +22,9 @@ var (
 	resultTypes = []string{"int", "int64", "float64", "string", "bool", "any", "[]byte"}
 	// asBits says how a result type travels as bits (see Func), if it does.
 	asBits = map[string]string{"int": "uint64(%s)", "int64": "uint64(%s)", "float64": "math.Float64bits(%s)"}
+	// onlyIf names the constant that says whether a type travels as bits
+	// where it is not always 8 bytes.
+	onlyIf = map[string]string{"int": "intIs64"}
 )
 
 func main() {
@@ -73,22 +76,40 @@ func writeCase(b *bytes.Buffer, withCtx bool, params, res []string) {
 		args = append(args, fmt.Sprintf("v%d", i))
 	}
 	call := fmt.Sprintf("f(%s)", strings.Join(args, ", "))
-	bits := len(res) > 0 && asBits[res[0]] != ""
-	value := func(v string) string { // the returns of a value v
-		if bits {
-			return "nil, " + fmt.Sprintf(asBits[res[0]], v)
+	bits := "false" // whether the Func returns its result as bits: a constant expression
+	if len(res) > 0 && asBits[res[0]] != "" {
+		bits = "true"
+		if c := onlyIf[res[0]]; c != "" {
+			bits = c
 		}
-		return v + ", 0"
 	}
 	switch {
 	case len(res) == 0:
 		fmt.Fprintf(b, "\t\t\t%s\n\t\t\treturn nil, 0, nil\n", call)
 	case len(res) == 1 && res[0] == "error":
 		fmt.Fprintf(b, "\t\t\treturn nil, 0, %s\n", call)
+	case len(res) == 1 && bits == "true":
+		fmt.Fprintf(b, "\t\t\treturn nil, %s, nil\n", fmt.Sprintf(asBits[res[0]], call))
+	case len(res) == 1 && bits == "false":
+		fmt.Fprintf(b, "\t\t\treturn %s, 0, nil\n", call)
 	case len(res) == 1:
-		fmt.Fprintf(b, "\t\t\treturn %s, nil\n", value(call))
+		fmt.Fprintf(b, "\t\t\tr := %s\n", call)
+		writeResult(b, bits, fmt.Sprintf(asBits[res[0]], "r"))
 	default:
-		fmt.Fprintf(b, "\t\t\tr, err := %s\n\t\t\tif err != nil {\n\t\t\t\treturn nil, 0, err\n\t\t\t}\n\t\t\treturn %s, nil\n", call, value("r"))
+		fmt.Fprintf(b, "\t\t\tr, err := %s\n\t\t\tif err != nil {\n\t\t\t\treturn nil, 0, err\n\t\t\t}\n", call)
+		switch bits {
+		case "true":
+			fmt.Fprintf(b, "\t\t\treturn nil, %s, nil\n", fmt.Sprintf(asBits[res[0]], "r"))
+		case "false":
+			b.WriteString("\t\t\treturn r, 0, nil\n")
+		default:
+			writeResult(b, bits, fmt.Sprintf(asBits[res[0]], "r"))
+		}
 	}
-	fmt.Fprintf(b, "\t\t}, %v\n", bits)
+	fmt.Fprintf(b, "\t\t}, %s\n", bits)
+}
+
+// writeResult returns r as bits when the constant cond holds, else as it is.
+func writeResult(b *bytes.Buffer, cond, bits string) {
+	fmt.Fprintf(b, "\t\t\tif %s {\n\t\t\t\treturn nil, %s, nil\n\t\t\t}\n\t\t\treturn r, 0, nil\n", cond, bits)
 }
