@@ -93,14 +93,17 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 	return b.reg.invoke(ctx, b, ep, m, args)
 }
 
-// Call calls method through b, as [Binding.Call] does, and returns its result
-// as an R: a result of another type is an [ErrInvalidResult] error, except
-// for numbers that convert exactly.
+// Call calls method through c, a [*Binding] or a [*Stub], as their Call
+// methods do, and returns its result as an R: a result of another type is an
+// [ErrInvalidResult] error, except for numbers that convert exactly.
 //
 //	sum, err := workers.Call[int](ctx, env.Service("WORKER_B"), "Add", 1, 2)
-func Call[R any](ctx context.Context, b *Binding, method string, args ...any) (R, error) {
+func Call[R any](ctx context.Context, c Caller, method string, args ...any) (R, error) {
 	var zero R
-	v, err := b.call(ctx, method, args, reflect.TypeFor[R]())
+	if c == nil {
+		return zero, newError(ErrServiceNotFound, "Call %q: nil Caller", method)
+	}
+	v, err := c.call(ctx, method, args, reflect.TypeFor[R]())
 	if err != nil {
 		return zero, err
 	}
@@ -110,13 +113,25 @@ func Call[R any](ctx context.Context, b *Binding, method string, args ...any) (R
 	rt := reflect.TypeFor[R]()
 	cv, err := clone.Convert(v, rt)
 	if err != nil {
-		return zero, &callError{kind: ErrInvalidResult, msg: fmt.Sprintf("workers: %s method %q: result: %v", b.label(), method, err)}
+		return zero, &callError{kind: ErrInvalidResult, msg: fmt.Sprintf("workers: %s method %q: result: %v", label(c), method, err)}
 	}
 	// Set, not a type assertion: cv may be a nil interface or of a type only
 	// assignable to R (a []int for a named slice type).
 	var r R
 	reflect.ValueOf(&r).Elem().Set(cv)
 	return r, nil
+}
+
+func label(c Caller) string {
+	switch c := c.(type) {
+	case *Binding:
+		return c.label()
+	case *Stub:
+		if c != nil && c.ref != nil {
+			return c.ref.target.describe()
+		}
+	}
+	return "stub"
 }
 
 func (b *Binding) label() string {

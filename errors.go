@@ -40,6 +40,9 @@ var (
 	// ErrInvalidConfig: a configuration file could not be used; the message
 	// names the file and the key or line.
 	ErrInvalidConfig = errors.New("workers: invalid configuration")
+	// ErrDisposed: a call went through a [Stub] that was released, or whose
+	// target is gone (Workers: "RPC stub used after being disposed.").
+	ErrDisposed = errors.New("workers: stub disposed")
 	// ErrUnavailable: a remote worker could not be reached.
 	ErrUnavailable = errors.New("workers: service unavailable")
 )
