@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/seed-29c11ff2/workers/internal/wrangler"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // Config is a worker's wrangler configuration (wrangler.toml, wrangler.json
@@ -160,13 +161,10 @@ func merge(a, b map[string]any) map[string]any {
 	return out
 }
 
-// A Dialer makes the [Transport] to a worker that runs elsewhere, for a
-// service entry with an address. Package remote provides one.
-type Dialer func(service, address string) (Transport, error)
-
 // WithDialer sets how [Registry.RegisterConfig] reaches a service whose
-// config entry has an address.
-func WithDialer(d Dialer) Option {
+// config entry has an address: d makes its transport. Package remote
+// provides one (remote.Dialer).
+func WithDialer(d transport.Dialer) Option {
 	return optionFunc(func(o *options) { o.dialer = d })
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/d1"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // configDir is where the configuration files of these tests live.
@@ -466,14 +467,14 @@ func TestRegisterConfigValidate(t *testing.T) {
 }
 
 // farTransport stands in for a worker in another process.
-type farTransport struct{ calls []*workers.RemoteCall }
+type farTransport struct{ calls []*transport.Call }
 
-func (f *farTransport) Call(_ context.Context, call *workers.RemoteCall) (any, error) {
+func (f *farTransport) Call(_ context.Context, call *transport.Call) (any, error) {
 	f.calls = append(f.calls, call)
 	return "pong from far", nil
 }
 
-func (f *farTransport) Fetch(context.Context, *workers.RemoteCall, *http.Request) (*http.Response, error) {
+func (f *farTransport) Fetch(context.Context, *transport.Call, *http.Request) (*http.Response, error) {
 	return nil, errors.New("no fetch")
 }
 
@@ -499,7 +500,7 @@ func TestRegisterConfigAddress(t *testing.T) {
 	t.Run("with a dialer", func(t *testing.T) {
 		far := &farTransport{}
 		var dialed []string
-		reg := newRegistry(t, workers.WithDialer(func(service, address string) (workers.Transport, error) {
+		reg := newRegistry(t, workers.WithDialer(func(service, address string) (transport.Transport, error) {
 			dialed = append(dialed, service+" "+address)
 			return far, nil
 		}))
@@ -515,7 +516,7 @@ func TestRegisterConfigAddress(t *testing.T) {
 	})
 
 	t.Run("dialer fails", func(t *testing.T) {
-		reg := newRegistry(t, workers.WithDialer(func(string, string) (workers.Transport, error) {
+		reg := newRegistry(t, workers.WithDialer(func(string, string) (transport.Transport, error) {
 			return nil, errors.New("connection refused")
 		}))
 		err := reg.RegisterConfig(loadConfig(t, "remote/wrangler.toml"), code)

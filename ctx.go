@@ -7,9 +7,9 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
-	"github.com/seed-29c11ff2/workers/internal/iface"
+	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // Ctx is one invocation's execution context, the Go form of Workers' ctx.
@@ -22,21 +22,30 @@ import (
 // A nil *Ctx behaves as [context.Background] with no props, so an
 // entrypoint used directly in a unit test does not panic.
 type Ctx struct {
-	parent      context.Context
-	ep          *entrypoint // nil for a Ctx that only carries a depth
-	depth       int16
-	shard       uint16 // the tracker shard counting this invocation (a Ctx on a stack may move)
+	// inv must stay the first field: package codegen fills the Ctx of a
+	// typed client's call, which lives on the client's stack, through a
+	// *link.Invocation that points to it (see codegen.Begin).
+	inv         link.Invocation
 	passThrough atomic.Bool
+}
+
+// entry returns the entrypoint c invokes, or nil.
+func (c *Ctx) entry() *entrypoint {
+	if c == nil {
+		return nil
+	}
+	ep, _ := c.inv.Entry.(*entrypoint)
+	return ep
 }
 
 // ctxKey finds the invocation's *Ctx among a context's values.
 type ctxKey struct{}
 
 func (c *Ctx) context() context.Context {
-	if c == nil || c.parent == nil {
+	if c == nil || c.inv.Parent == nil {
 		return context.Background()
 	}
-	return c.parent
+	return c.inv.Parent
 }
 
 // Deadline returns the caller's deadline.
@@ -64,7 +73,7 @@ func (c *Ctx) Props() any {
 	if c == nil {
 		return nil
 	}
-	if p, ok := c.parent.(*withProps); ok {
+	if p, ok := c.inv.Parent.(*withProps); ok {
 		return p.props
 	}
 	return nil
@@ -85,7 +94,7 @@ func (c *Ctx) Depth() int {
 	if c == nil {
 		return 0
 	}
-	return int(c.depth)
+	return int(c.inv.Depth)
 }
 
 // PassThroughOnException asks that, should this invocation's Fetch fail with
@@ -109,23 +118,23 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 	if task == nil {
 		return
 	}
-	if c == nil || c.ep == nil || c.ep.worker.reg == nil {
+	ep := c.entry()
+	if ep == nil || ep.worker.reg == nil {
 		go runTask(context.Background(), nil, "", task)
 		return
 	}
-	r := c.ep.worker.reg
-	s := &r.track.shards[c.shard]
-	if !r.track.addTask(s) {
-		r.logger().Error("workers: WaitUntil after Close; task not started", "service", c.ep.label())
+	r := ep.worker.reg
+	if !r.track.addTask() {
+		r.logger().Error("workers: WaitUntil after Close; task not started", "service", ep.label())
 		return
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c))
 	stop := context.AfterFunc(r.drain, cancel)
 	go func() {
-		defer r.track.done(s)
+		defer r.track.done()
 		defer cancel()
 		defer stop()
-		runTask(ctx, r, c.ep.label(), task)
+		runTask(ctx, r, ep.label(), task)
 	}()
 }
 
@@ -162,26 +171,25 @@ func PropsAs[T any](c *Ctx) (T, error) {
 	return out, nil
 }
 
-// depthOf returns the depth of the invocation ctx belongs to, 0 outside one.
+// depthOf returns the depth of the invocation ctx belongs to, 0 outside one:
+// that of its *Ctx, or the depth a transport's serving side gave it.
 func depthOf(ctx context.Context) int {
 	if c, ok := ctx.(*Ctx); ok && c != nil {
-		return int(c.depth)
+		return int(c.inv.Depth)
 	}
 	if c, ok := ctx.Value(ctxKey{}).(*Ctx); ok {
-		return int(c.depth)
+		return int(c.inv.Depth)
 	}
-	return 0
+	return min(transport.Depth(ctx), maxMaxDepth)
 }
 
-// isRoot reports whether ctx is context.Background() or context.TODO(),
-// told by its dynamic type: such a context holds no values and is never
-// done, so a call need not ask it, which would cost two calls through the
-// interface: a sixth of a typed call.
+// isRoot reports whether ctx is context.Background() or context.TODO():
+// such a context holds no values and is never done, so a call need not ask
+// it, which would cost two calls through the interface: a sixth of a typed
+// call. (Comparing interfaces never panics here: it compares values only
+// when the dynamic types are the same, and those types are comparable.)
 func isRoot(ctx context.Context) bool {
-	t := iface.Tab(unsafe.Pointer(&ctx))
-	return t == backgroundTab || t == todoTab
+	return ctx == background || ctx == todo
 }
 
-var backgroundTab, todoTab = rootTab(context.Background()), rootTab(context.TODO())
-
-func rootTab(ctx context.Context) unsafe.Pointer { return iface.Tab(unsafe.Pointer(&ctx)) }
+var background, todo = context.Background(), context.TODO()

@@ -3,9 +3,7 @@ package workers
 import (
 	"fmt"
 	"reflect"
-	"unsafe"
 
-	"github.com/seed-29c11ff2/workers/internal/iface"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
@@ -25,8 +23,8 @@ type Entrypoint struct {
 }
 
 // base is promoted to *T exactly when T embeds one Entrypoint unambiguously,
-// which check asks of every worker type; the call path then reaches the
-// Entrypoint by the offset findEntrypoint gives.
+// which check asks of every worker type; the call path reaches the
+// Entrypoint of an instance through it.
 func (e *Entrypoint) base() *Entrypoint { return e }
 
 type embedsEntrypoint interface{ base() *Entrypoint }
@@ -40,21 +38,13 @@ var (
 // Make one with [New] or [NewFunc]; the zero Constructor means "none" (a
 // worker without a default entrypoint).
 type Constructor struct {
-	typ   reflect.Type                // the struct type T
-	id    unsafe.Pointer              // identifies T for generated clients: iface.TypeID of *T
-	alloc func() *Ctx                 // New: a Ctx and a zero T in one allocation, the T at inst from it
-	fn    func() unsafe.Pointer       // NewFunc: a *T from the user's function, or nil
-	box   func(unsafe.Pointer) any    // a *T as an interface, for reflection and Fetch
-	shim  func(any) (shim.Func, bool) // shim.For[*T]: fast calls for common method shapes
-	inst  uintptr                     // New: the offset of the T from its Ctx
-	base  uintptr                     // the offset of the embedded Entrypoint in a T
-	bad   string                      // why this constructor cannot be registered
+	typ   reflect.Type           // the struct type T
+	ptr   reflect.Type           // *T, which generated clients name
+	alloc func(*Env) (any, *Ctx) // New: a zero *T and its Ctx in one allocation, filled
+	fn    func() any             // NewFunc: a *T from the user's function, or a nil any
+	shim  func(any) shim.Func    // shim.For[*T]: fast calls for common method shapes
+	bad   string                 // why this constructor cannot be registered
 }
-
-// The call path handles instances as unsafe.Pointers to a T, found by the
-// offsets a Constructor records: an interface assertion to find the
-// Entrypoint, or an interface to hold the receiver, costs a good part of a
-// call. check refuses a type whose Entrypoint cannot be found by offset.
 
 // New returns a Constructor that makes a zero T for each invocation.
 // T must be a struct type that embeds [Entrypoint].
@@ -63,16 +53,7 @@ func New[T any]() Constructor {
 	if t.Kind() == reflect.Pointer {
 		return Constructor{typ: t, bad: fmt.Sprintf("New[%s]: use New[%s], the struct type, not a pointer to it", t, t.Elem())}
 	}
-	var inv invocation[T]
-	return Constructor{
-		typ:   t,
-		id:    iface.TypeID(reflect.TypeFor[*T]()),
-		alloc: allocInvocation[T],
-		box:   boxOf[T],
-		shim:  shim.For[*T],
-		inst:  unsafe.Offsetof(inv.w),
-		base:  entrypointOffset(t),
-	}
+	return Constructor{typ: t, ptr: reflect.TypeFor[*T](), alloc: allocInvocation[T], shim: shim.For[*T]}
 }
 
 // NewFunc returns a Constructor that calls fn for each invocation. fn must
@@ -85,36 +66,38 @@ func NewFunc[T any](fn func() *T) Constructor {
 		return Constructor{typ: t, bad: fmt.Sprintf("NewFunc[%s]: nil function", t)}
 	}
 	return Constructor{
-		typ:  t,
-		id:   iface.TypeID(reflect.TypeFor[*T]()),
-		fn:   func() unsafe.Pointer { return unsafe.Pointer(fn()) },
-		box:  boxOf[T],
+		typ: t,
+		ptr: reflect.TypeFor[*T](),
+		fn: func() any {
+			if p := fn(); p != nil {
+				return p
+			}
+			return nil
+		},
 		shim: shim.For[*T],
-		base: entrypointOffset(t),
 	}
 }
 
-// invocation holds one invocation's Ctx and instance, allocated together.
+// invocation holds one invocation's Ctx and instance, allocated together:
+// an invocation costs one allocation, not two.
 type invocation[T any] struct {
 	c Ctx
 	w T
 }
 
-func allocInvocation[T any]() *Ctx { return &new(invocation[T]).c }
+// allocInvocation makes an instance of T with its Ctx, its Entrypoint
+// filled. check has made sure that *T has the promoted base method.
+func allocInvocation[T any](env *Env) (any, *Ctx) {
+	inv := new(invocation[T])
+	p := any(&inv.w)
+	fill(p, env, &inv.c)
+	return p, &inv.c
+}
 
-func boxOf[T any](p unsafe.Pointer) any { return (*T)(p) }
-
-// entrypointOffset returns where the embedded Entrypoint lies in t, or 0
-// when it cannot be found by offset (then check refuses t).
-func entrypointOffset(t reflect.Type) uintptr {
-	if t.Kind() != reflect.Struct {
-		return 0
-	}
-	off, viaPointer, ok := findEntrypoint(t)
-	if !ok || viaPointer {
-		return 0
-	}
-	return off
+// fill sets the Env and Ctx of the instance p, a *T.
+func fill(p any, env *Env, c *Ctx) {
+	base := p.(embedsEntrypoint).base()
+	base.Env, base.Ctx = env, c
 }
 
 // IsZero reports whether c is the zero Constructor.
@@ -140,20 +123,18 @@ func (c Constructor) check() error {
 	if !reflect.PointerTo(c.typ).Implements(embedsType) {
 		return fmt.Errorf("%w: type %s does not embed workers.Entrypoint", ErrInvalidWorker, c.typ)
 	}
-	if _, viaPointer, ok := findEntrypoint(c.typ); !ok || viaPointer {
+	if viaPointer, ok := findEntrypoint(c.typ); !ok || viaPointer {
 		return fmt.Errorf("%w: type %s embeds *workers.Entrypoint; embed workers.Entrypoint by value so each instance gets its own", ErrInvalidWorker, c.typ)
 	}
 	return nil
 }
 
 // findEntrypoint looks for the embedded Entrypoint breadth first, as Go's
-// promotion rules do, and says whether it is reached through a pointer and,
-// when it is not, at which offset in t it lies.
-func findEntrypoint(t reflect.Type) (offset uintptr, viaPointer, ok bool) {
+// promotion rules do, and says whether it is reached through a pointer.
+func findEntrypoint(t reflect.Type) (viaPointer, ok bool) {
 	type node struct {
 		t   reflect.Type
 		ptr bool
-		off uintptr
 	}
 	level := []node{{t: t}}
 	seen := map[reflect.Type]bool{}
@@ -174,14 +155,14 @@ func findEntrypoint(t reflect.Type) (offset uintptr, viaPointer, ok bool) {
 					ft, ptr = ft.Elem(), true
 				}
 				if ft == entrypointType {
-					return n.off + f.Offset, ptr, true
+					return ptr, true
 				}
 				if ft.Kind() == reflect.Struct {
-					next = append(next, node{t: ft, ptr: ptr, off: n.off + f.Offset})
+					next = append(next, node{t: ft, ptr: ptr})
 				}
 			}
 		}
 		level = next
 	}
-	return 0, false, false
+	return false, false
 }

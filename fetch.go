@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/httpx"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // fetcher is the HTTP handler of a worker, Workers' fetch(request).
@@ -38,7 +38,7 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		defer c.end()
-		return ep.worker.remote.Fetch(c, &RemoteCall{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.depth)}, req)
+		return ep.worker.remote.Fetch(c, &transport.Call{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.inv.Depth)}, req)
 	}
 	if !ep.fetch {
 		return nil, newError(ErrNoFetchHandler, "%s: Handler does not export a Fetch method", ep.display)
@@ -68,13 +68,13 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (ep *entrypoint) fetchOnce(c *Ctx, inst unsafe.Pointer, req *http.Request) (resp *http.Response, err error) {
+func (ep *entrypoint) fetchOnce(c *Ctx, inst any, req *http.Request) (resp *http.Response, err error) {
 	defer ep.recoverPanic("", &err) // the constructor is user code too
 	inst, err = ep.instance(c, inst)
 	if err != nil {
 		return nil, err
 	}
-	return ep.ctor.box(inst).(fetcher).Fetch(req)
+	return inst.(fetcher).Fetch(req)
 }
 
 // RoundTrip implements [http.RoundTripper] with [Binding.Fetch], so that an

@@ -5,18 +5,16 @@ import (
 	"fmt"
 	"reflect"
 	"runtime/debug"
-	"unsafe"
 
-	"github.com/seed-29c11ff2/workers/internal/cell"
 	"github.com/seed-29c11ff2/workers/internal/clone"
+	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/method"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
 // This file is the call path. It is kept free of formatting and of
-// allocations beyond the instance with its Ctx and the boxed result (for an
-// 8-byte scalar, a cell of a shared block): messages are built only when
-// something fails.
+// allocations beyond the instance with its Ctx and the boxed result:
+// messages are built only when something fails.
 
 // what names an invocation in messages: a method, or "" for Fetch.
 func what(method string) string {
@@ -29,24 +27,23 @@ func what(method string) string {
 // begin opens an invocation: it makes the callee's Ctx and opens it. A New
 // constructor's instance is allocated with the Ctx and returned, filled;
 // inst is nil when a NewFunc constructor has yet to run (see instance).
-func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method string) (c *Ctx, inst unsafe.Pointer, err error) {
+func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method string) (c *Ctx, inst any, err error) {
 	if ep.ctor.alloc != nil {
-		c = ep.ctor.alloc()
-		inst = unsafe.Add(unsafe.Pointer(c), ep.ctor.inst)
-		ep.fill(inst, c)
+		inst, c = ep.ctor.alloc(ep.worker.env)
 	} else {
 		c = new(Ctx)
 	}
-	if err := r.open(ctx, b, ep, method, c); err != nil {
+	if err := r.open(ctx, b, ep, method, &c.inv); err != nil {
 		return nil, nil, err
 	}
 	return c, inst, nil
 }
 
-// open checks ctx, the depth limit and the registry, and fills c. It keeps
-// no reference to c, so a generated client's Ctx can live on its stack.
-// Everything but the checks is out of line: a small frame is a fast call.
-func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method string, c *Ctx) error {
+// open checks ctx, the depth limit and the registry, counts the call in,
+// and fills inv, the callee's Ctx's, which must then end. It keeps no
+// reference to inv. Everything but the checks is out of line: a small
+// frame is a fast call.
+func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method string, inv *link.Invocation) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -60,14 +57,12 @@ func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method 
 	if depth > r.opts.maxDepth {
 		return r.refuse(ctx, ep, method)
 	}
-	var onStack byte
-	c.shard = r.track.shardFor(unsafe.Pointer(&onStack))
-	if !r.track.begin(&r.track.shards[c.shard]) {
+	if !r.track.begin() {
 		return newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
 	}
-	c.parent, c.ep, c.depth = ctx, ep, int16(depth)
+	inv.Parent, inv.Entry, inv.Depth = ctx, ep, int16(depth)
 	if b.svc.Props != nil {
-		return r.openProps(b, c, method)
+		return r.openProps(b, ep, inv, method)
 	}
 	return nil
 }
@@ -80,33 +75,25 @@ func (r *Registry) refuse(ctx context.Context, ep *entrypoint, method string) er
 	return newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
 }
 
-// openProps gives the opened invocation c its own copy of b's props.
-func (r *Registry) openProps(b *Binding, c *Ctx, method string) error {
+// openProps gives the opened invocation inv its own copy of b's props.
+func (r *Registry) openProps(b *Binding, ep *entrypoint, inv *link.Invocation, method string) error {
 	p, err := copier.Copy(b.svc.Props)
 	if err != nil {
-		c.end()
-		return newError(ErrInvalidArgument, "%s %s: props: %v", c.ep.display, what(method), err)
+		ep.track.done()
+		*inv = link.Invocation{}
+		return newError(ErrInvalidArgument, "%s %s: props: %v", ep.display, what(method), err)
 	}
-	c.parent = &withProps{Context: c.parent, props: p}
+	inv.Parent = &withProps{Context: inv.Parent, props: p}
 	return nil
 }
 
-// boxes returns the cells that box the results of the invocation c: those
-// of its tracker shard.
-func (c *Ctx) boxes() *cell.Boxes {
-	return &c.ep.track.shards[c.shard].boxes
-}
-
 // end closes an invocation that open opened.
-func (c *Ctx) end() {
-	t := c.ep.track
-	t.done(&t.shards[c.shard])
-}
+func (c *Ctx) end() { c.entry().track.done() }
 
 // instance returns the fresh receiver of the invocation c, a *T with Env
 // and Ctx filled: made, when begin made it, else made now. It may run user
 // code (a NewFunc constructor): call it where panics are recovered.
-func (ep *entrypoint) instance(c *Ctx, made unsafe.Pointer) (unsafe.Pointer, error) {
+func (ep *entrypoint) instance(c *Ctx, made any) (any, error) {
 	if made != nil {
 		return made, nil
 	}
@@ -114,19 +101,13 @@ func (ep *entrypoint) instance(c *Ctx, made unsafe.Pointer) (unsafe.Pointer, err
 }
 
 // construct runs a NewFunc constructor.
-func (ep *entrypoint) construct(c *Ctx) (unsafe.Pointer, error) {
+func (ep *entrypoint) construct(c *Ctx) (any, error) {
 	p := ep.ctor.fn()
 	if p == nil {
 		return nil, fmt.Errorf("workers: %s: the constructor of %s returned nil", ep.display, ep.ctor.typ)
 	}
-	ep.fill(p, c)
+	fill(p, ep.worker.env, c)
 	return p, nil
-}
-
-// fill sets the Env and Ctx of the instance p.
-func (ep *entrypoint) fill(p unsafe.Pointer, c *Ctx) {
-	base := (*Entrypoint)(unsafe.Add(p, ep.ctor.base))
-	base.Env, base.Ctx = ep.worker.env, c
 }
 
 // finish closes an invocation that begin opened, turning a panic of the
@@ -171,11 +152,11 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 	if inst, err = ep.instance(c, inst); err != nil {
 		return nil, err
 	}
-	res, bits, err := m.Fast(inst, c, in)
+	res, err := m.Fast(inst, c, in)
 	if err != nil || m.Result == nil {
 		return nil, err
 	}
-	return ep.result(c, m, res, bits)
+	return ep.result(m, res)
 }
 
 // invokeReflect is invoke for a method of an uncommon shape, called with
@@ -200,8 +181,8 @@ func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint
 
 // callReflect calls m on inst with reflect.Value.Call; in holds the
 // arguments after the receiver and the context.
-func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, inst unsafe.Pointer, in []reflect.Value) (any, error) {
-	in[0] = reflect.NewAt(ep.ctor.typ, inst)
+func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, inst any, in []reflect.Value) (any, error) {
+	in[0] = reflect.ValueOf(inst)
 	if m.Ctx {
 		in[1] = reflect.ValueOf(c)
 	}
@@ -214,17 +195,13 @@ func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, inst unsafe.Pointer,
 	if m.Result == nil {
 		return nil, nil
 	}
-	return ep.result(c, m, res[0].Interface(), 0)
+	return ep.result(m, res[0].Interface())
 }
 
-// result makes the result of the invocation c the caller's: boxed from its
-// bits when the method's Fast returned them, else copied, so the caller
+// result makes the result of a call the caller's: copied, so the caller
 // cannot reach the callee's data, unless it needs no copy.
-func (ep *entrypoint) result(c *Ctx, m *method.Method, res any, bits uint64) (any, error) {
-	switch {
-	case m.Bits.Valid():
-		return c.boxes().Box(m.Bits, bits), nil
-	case m.PlainOut:
+func (ep *entrypoint) result(m *method.Method, res any) (any, error) {
+	if m.PlainOut {
 		return res, nil
 	}
 	out, err := copier.Copy(res)

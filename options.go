@@ -3,6 +3,8 @@ package workers
 import (
 	"log/slog"
 	"net/http"
+
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // An Option configures a [Registry].
@@ -13,7 +15,7 @@ type options struct {
 	origin   http.Handler
 	maxDepth int
 	stateDir string
-	dialer   Dialer
+	dialer   transport.Dialer
 }
 
 type optionFunc func(*options)

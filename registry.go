@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/seed-29c11ff2/workers/internal/method"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // Worker is the code and bindings of one worker, as a Workers script and its
@@ -56,7 +57,7 @@ type worker struct {
 	services []Service
 	def      *entrypoint
 	named    map[string]*entrypoint
-	remote   Transport // set for a worker that runs elsewhere
+	remote   transport.Transport // set for a worker that runs elsewhere
 	reg      *Registry
 }
 

@@ -4,39 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"reflect"
 
-	"github.com/seed-29c11ff2/workers/internal/method"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
-// A Transport carries invocations to a worker that runs in another process,
-// so that bindings to it work unchanged: [Registry.RegisterRemote] puts it
-// under a service name. Package remote provides one over connect-go.
-type Transport interface {
-	// Call runs one RPC call remotely and returns its result, decoded into
-	// call.Result when that is set.
-	Call(ctx context.Context, call *RemoteCall) (any, error)
-	// Fetch sends req to the remote worker's Fetch.
-	Fetch(ctx context.Context, call *RemoteCall, req *http.Request) (*http.Response, error)
-}
-
-// RemoteCall is one invocation as a [Transport] carries it.
-type RemoteCall struct {
-	Service    string       // the service name the caller bound to
-	Entrypoint string       // "" for the default entrypoint
-	Method     string       // "" for Fetch
-	Args       []any        // as the caller passed them
-	Props      any          // the binding's props
-	Depth      int          // this invocation's depth in its call chain
-	Result     reflect.Type // the result type the caller wants ([Call]), or nil for any
-}
-
 // RegisterRemote registers a worker that runs elsewhere under name, reached
-// through t. Bindings to name, with any entrypoint, go through t; whether the
+// through t (package remote provides one; see package transport to write
+// another). Bindings to name, with any entrypoint, go through t; whether the
 // entrypoint and method exist is decided by the remote side. When t is also
 // an [io.Closer], [Registry.Close] closes it once calls have drained.
-func (r *Registry) RegisterRemote(name string, t Transport) error {
+func (r *Registry) RegisterRemote(name string, t transport.Transport) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty worker name", ErrInvalidWorker)
 	}
@@ -77,46 +55,25 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 		return nil, err
 	}
 	defer c.end()
-	return ep.worker.remote.Call(c, &RemoteCall{
+	return ep.worker.remote.Call(c, &transport.Call{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
-		Args: args, Props: c.Props(), Depth: int(c.depth), Result: result,
+		Args: args, Props: c.Props(), Depth: int(c.inv.Depth), Result: result,
 	})
 }
 
-// ContextWithDepth returns a context in which calls count as made by an
-// invocation at the given depth of its call chain. A transport's serving
-// side uses it so that the depth limit spans processes.
-func ContextWithDepth(ctx context.Context, depth int) context.Context {
-	return &Ctx{parent: ctx, depth: int16(min(max(depth, 0), maxMaxDepth))}
-}
-
-// MethodInfo describes an RPC method, for a transport that decodes
-// arguments straight into their parameter types.
-type MethodInfo struct {
-	Name     string
-	Params   []reflect.Type // after an optional context; the last is a slice when Variadic
-	Variadic bool
-	Result   reflect.Type // nil when the method returns no value
-}
-
-// Method describes the RPC method name of the entrypoint b targets, with
-// the errors a call would give: [ErrServiceNotFound],
-// [ErrEntrypointNotFound], [ErrMethodNotFound], [ErrReservedMethod].
-func (b *Binding) Method(name string) (MethodInfo, error) {
+// describe describes the RPC method name of the entrypoint b targets, with
+// the errors a call would give, for a transport's serving side.
+func (b *Binding) describe(name string) (transport.MethodInfo, error) {
 	ep, err := b.resolve()
 	if err != nil {
-		return MethodInfo{}, err
+		return transport.MethodInfo{}, err
 	}
 	if ep.worker.remote != nil {
-		return MethodInfo{}, newError(ErrMethodNotFound, "%s is remote: its methods are described where it runs", ep.display)
+		return transport.MethodInfo{}, newError(ErrMethodNotFound, "%s is remote: its methods are described where it runs", ep.display)
 	}
 	m, err := ep.method(name)
 	if err != nil {
-		return MethodInfo{}, err
+		return transport.MethodInfo{}, err
 	}
-	return info(m), nil
-}
-
-func info(m *method.Method) MethodInfo {
-	return MethodInfo{Name: m.Name, Params: append([]reflect.Type(nil), m.Params...), Variadic: m.Variadic, Result: m.Result}
+	return transport.MethodInfo{Name: m.Name, Params: append([]reflect.Type(nil), m.Params...), Variadic: m.Variadic, Result: m.Result}, nil
 }

@@ -5,26 +5,27 @@ package bench
 import (
 	"context"
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/codegen"
 )
 
-// Referring to GeneratedV2 makes a file from an incompatible workersgen
+// Referring to Version3 makes a file from an incompatible workersgen
 // fail to compile instead of misbehaving.
-var _ = workers.GeneratedV2
+var _ = codegen.Version3
 
 func init() {
-	workers.RegisterDispatcher(workers.Dispatcher[Adder]{
+	codegen.Register(codegen.Dispatcher[Adder]{
 		Hash: "ee0a33f3e8244fcf",
-		Methods: map[string]func(w *Adder, ctx context.Context, args workers.Args) (any, error){
-			"Add": func(w *Adder, ctx context.Context, args workers.Args) (any, error) {
+		Methods: map[string]func(w *Adder, ctx context.Context, args codegen.Args) (any, error){
+			"Add": func(w *Adder, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int)
 				a1, _ := args.At(1).(int)
-				return workers.ResultInt(ctx, w.Add(a0, a1)), nil
+				return w.Add(a0, a1), nil
 			},
-			"Bytes": func(w *Adder, ctx context.Context, args workers.Args) (any, error) {
+			"Bytes": func(w *Adder, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).([]byte)
-				return workers.ResultInt(ctx, w.Bytes(a0)), nil
+				return w.Bytes(a0), nil
 			},
-			"Echo": func(w *Adder, ctx context.Context, args workers.Args) (any, error) {
+			"Echo": func(w *Adder, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(Payload)
 				return w.Echo(a0), nil
 			},
@@ -42,80 +43,80 @@ func NewAdderClient(b *workers.Binding) *AdderClient { return &AdderClient{b: b}
 func (c *AdderClient) Binding() *workers.Binding { return c.b }
 
 // Add calls Adder.Add.
-func (c *AdderClient) Add(ctx context.Context, a0 int, a1 int) (r int, err error) {
+func (c *AdderClient) Add(ctx context.Context, a int, b int) (r int, err error) {
 	call := func(w *Adder, ctx context.Context) (err error) {
-		r = w.Add(a0, a1)
+		r = w.Add(a, b)
 		return nil
 	}
 	var inst Adder
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Add", &ictx, (*Adder)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Add", &ictx, (*Adder)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Add", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Add", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Add", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Add", call)
 		return r, err
 	}
-	return workers.Call[int](ctx, c.b, "Add", a0, a1)
+	return workers.Call[int](ctx, c.b, "Add", a, b)
 }
 
 // Bytes calls Adder.Bytes.
-func (c *AdderClient) Bytes(ctx context.Context, a0 []byte) (r int, err error) {
+func (c *AdderClient) Bytes(ctx context.Context, b []byte) (r int, err error) {
 	call := func(w *Adder, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if b, err = codegen.Copy(b); err != nil {
 			return err
 		}
-		r = w.Bytes(a0)
+		r = w.Bytes(b)
 		return nil
 	}
 	var inst Adder
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Bytes", &ictx, (*Adder)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Bytes", &ictx, (*Adder)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Bytes", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Bytes", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Bytes", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Bytes", call)
 		return r, err
 	}
-	return workers.Call[int](ctx, c.b, "Bytes", a0)
+	return workers.Call[int](ctx, c.b, "Bytes", b)
 }
 
 // Echo calls Adder.Echo.
-func (c *AdderClient) Echo(ctx context.Context, a0 Payload) (r Payload, err error) {
+func (c *AdderClient) Echo(ctx context.Context, p Payload) (r Payload, err error) {
 	call := func(w *Adder, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if p, err = codegen.Copy(p); err != nil {
 			return err
 		}
-		r = w.Echo(a0)
-		r, err = workers.Copy(r)
+		r = w.Echo(p)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst Adder
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Echo", &ictx, (*Adder)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Echo", &ictx, (*Adder)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Echo", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Echo", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Echo", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Echo", call)
 		return r, err
 	}
-	return workers.Call[Payload](ctx, c.b, "Echo", a0)
+	return workers.Call[Payload](ctx, c.b, "Echo", p)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/internal/gentest"
 	"github.com/seed-29c11ff2/workers/remote"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 func TestCallValues(t *testing.T) {
@@ -445,7 +446,7 @@ func TestRegisterAndDial(t *testing.T) {
 
 	// An unusable URL fails every call.
 	tr := remote.NewTransport("ftp://x")
-	_, err = tr.Call(context.Background(), &workers.RemoteCall{Service: "s", Method: "M"})
+	_, err = tr.Call(context.Background(), &transport.Call{Service: "s", Method: "M"})
 	assert.ErrorIs(t, err, workers.ErrUnavailable)
 	assert.Contains(t, err.Error(), "scheme")
 }

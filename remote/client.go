@@ -19,9 +19,10 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
-// Transport is the calling side: a [workers.Transport] that carries a
+// Transport is the calling side: a [transport.Transport] that carries a
 // registry's calls to a worker served by [NewHandler] in another process.
 // Register it with [Register] or [workers.Registry.RegisterRemote], and
 // every binding to that worker (Env.Service, Registry.Bind, workers.Call,
@@ -37,7 +38,7 @@ type Transport struct {
 	own    *http.Transport // the HTTP transport it made, closed by Close
 }
 
-var _ workers.Transport = (*Transport)(nil)
+var _ transport.Transport = (*Transport)(nil)
 
 // NewTransport returns a Transport to the handler at baseURL: the URL the
 // handler's path ([ServicePath]) is under, such as
@@ -129,9 +130,9 @@ func (t *Transport) Close() error {
 // String returns the base URL.
 func (t *Transport) String() string { return t.base }
 
-// Call implements [workers.Transport]: it sends one RPC call and decodes its
+// Call implements [transport.Transport]: it sends one RPC call and decodes its
 // result, into call.Result's type when that is set.
-func (t *Transport) Call(ctx context.Context, call *workers.RemoteCall) (any, error) {
+func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error) {
 	where := describe(call.Service, call.Entrypoint, call.Method)
 	if t.err != nil {
 		return nil, errorf([]error{workers.ErrUnavailable, t.err}, "workers: %s: %v", where, t.err)
@@ -251,10 +252,10 @@ func wireErrorIn(header string) *WireError {
 	return &we
 }
 
-// Fetch implements [workers.Transport]: it proxies req to the remote
+// Fetch implements [transport.Transport]: it proxies req to the remote
 // worker's Fetch as plain HTTP, streaming the request body up and the
 // response body down, and returns the worker's response.
-func (t *Transport) Fetch(ctx context.Context, call *workers.RemoteCall, req *http.Request) (*http.Response, error) {
+func (t *Transport) Fetch(ctx context.Context, call *transport.Call, req *http.Request) (*http.Response, error) {
 	where := describe(call.Service, call.Entrypoint, "")
 	if t.err != nil {
 		return nil, errorf([]error{workers.ErrUnavailable, t.err}, "workers: %s: %v", where, t.err)
@@ -378,10 +379,10 @@ func Register(reg *workers.Registry, name, baseURL string, opts ...ClientOption)
 // registered under the service name. address is a base URL as
 // [NewTransport] takes (a bare host:port is h2c); opts apply to every
 // Transport, which services at the same address share.
-func Dialer(opts ...ClientOption) func(service, address string) (workers.Transport, error) {
+func Dialer(opts ...ClientOption) transport.Dialer {
 	var mu sync.Mutex
 	made := map[string]*Transport{}
-	return func(service, address string) (workers.Transport, error) {
+	return func(service, address string) (transport.Transport, error) {
 		base, err := parseBase(address)
 		if err != nil {
 			return nil, fmt.Errorf("remote: service %q: %w", service, err)

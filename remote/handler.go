@@ -19,6 +19,8 @@ import (
 
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/internal/httpx"
+	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // NewHandler serves the workers of reg to other processes: their default
@@ -69,7 +71,7 @@ type handler struct {
 	cfg     handlerConfig
 	call    *connect.Handler
 	errors  *connect.ErrorWriter
-	methods sync.Map // methodKey -> workers.MethodInfo, for methods that exist
+	methods sync.Map // methodKey -> transport.MethodInfo, for methods that exist
 }
 
 type methodKey struct{ service, entrypoint, method string }
@@ -213,7 +215,7 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	}
 	// The caller counted this invocation at m.Depth; the call below counts
 	// one more than the context says.
-	ctx = workers.ContextWithDepth(withReceived(ctx, m.Metadata), max(m.Depth, 1)-1)
+	ctx = transport.WithDepth(withReceived(ctx, m.Metadata), max(m.Depth, 1)-1)
 	res, err := b.Call(ctx, m.Method, args...)
 	if err != nil {
 		return nil, connectError(err)
@@ -235,11 +237,11 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	return connect.NewResponse(out), nil
 }
 
-func (h *handler) method(b *workers.Binding, k methodKey) (workers.MethodInfo, error) {
+func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo, error) {
 	if mi, ok := h.methods.Load(k); ok {
-		return mi.(workers.MethodInfo), nil
+		return mi.(transport.MethodInfo), nil
 	}
-	mi, err := b.Method(k.method)
+	mi, err := describeMethod(b, k.method)
 	if err != nil {
 		return mi, err
 	}
@@ -253,7 +255,7 @@ var anyType = reflect.TypeFor[any]()
 // that does not decode so is decoded plainly and left to the call, which
 // converts it exactly as it converts in-process (21 to int64 yes, 1.5 to int
 // no) or names both types; nil likewise, where a parameter is not nilable.
-func decodeArgs(mi workers.MethodInfo, m *CallRequest, where string) ([]any, error) {
+func decodeArgs(mi transport.MethodInfo, m *CallRequest, where string) ([]any, error) {
 	if len(m.Args) == 0 {
 		return nil, nil
 	}
@@ -363,7 +365,7 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
 		defer cancel()
 	}
-	ctx = workers.ContextWithDepth(withReceived(ctx, md), depth-1)
+	ctx = transport.WithDepth(withReceived(ctx, md), depth-1)
 	inner := r.Clone(ctx)
 	inner.URL, inner.Host, inner.RequestURI = target, target.Host, ""
 	for k := range inner.Header {
@@ -427,4 +429,10 @@ func writeFetchError(w http.ResponseWriter, err error) {
 		hdr.Set("WWW-Authenticate", `Bearer realm="workers"`)
 	}
 	http.Error(w, we.Message, httpStatus(code))
+}
+
+// describeMethod describes the RPC method name of the entrypoint b targets, with
+// the errors a call would give.
+func describeMethod(b *workers.Binding, name string) (transport.MethodInfo, error) {
+	return link.Runtime.(*link.Hooks[*workers.Binding, *workers.Ctx, *workers.Env]).Method(b, name)
 }

@@ -18,7 +18,10 @@ import (
 	"github.com/seed-29c11ff2/workers/internal/method"
 )
 
-const workersPath = "github.com/seed-29c11ff2/workers"
+const (
+	workersPath = "github.com/seed-29c11ff2/workers"
+	codegenPath = workersPath + "/codegen"
+)
 
 // Generate returns the source of the file out (workers_gen.go) for the
 // package in dir, or nil when no type there embeds workers.Entrypoint.
@@ -76,12 +79,12 @@ type rpcMethod struct {
 	Params   []param
 	Variadic bool
 	Result   string // "" when none
-	Box      string // the workers.Result function that boxes the result, if one does
 	Copy     bool   // the result needs a copy
 	Error    bool
 }
 
 type param struct {
+	Name     string // as declared; may be "" or "_"
 	Type     string // as written in the generated file; the element type when variadic
 	NeedCopy bool
 }
@@ -184,12 +187,9 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		if m.Variadic && i == params.Len()-1 {
 			t = t.(*types.Slice).Elem()
 		}
-		m.Params = append(m.Params, param{Type: types.TypeString(t, q.qualify), NeedCopy: needsCopy(t)})
+		m.Params = append(m.Params, param{Name: params.At(i).Name(), Type: types.TypeString(t, q.qualify), NeedCopy: needsCopy(t)})
 	}
 	res := sig.Results()
-	if res.Len() > 0 {
-		m.Box = resultBox(res.At(0).Type())
-	}
 	switch res.Len() {
 	case 0:
 	case 1:
@@ -207,17 +207,6 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		return nil, fmt.Sprintf("it has %d results", res.Len())
 	}
 	return m, ""
-}
-
-// resultBox names the function that boxes a result of type t in a shared
-// cell, as the runtime's own shims do: for int, int64 and float64.
-func resultBox(t types.Type) string {
-	for kind, box := range map[types.BasicKind]string{types.Int: "ResultInt", types.Int64: "ResultInt64", types.Float64: "ResultFloat64"} {
-		if types.Identical(t, types.Typ[kind]) {
-			return box
-		}
-	}
-	return ""
 }
 
 func isContext(t types.Type) bool {
@@ -348,6 +337,7 @@ func newQualifier(self *types.Package) *qualifier {
 	q := &qualifier{self: self, names: map[string]string{}, used: map[string]bool{}}
 	q.add("context", "context")
 	q.add(workersPath, "workers")
+	q.add(codegenPath, "codegen")
 	return q
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"path"
 	"strings"
 )
@@ -21,16 +22,16 @@ func render(b *bytes.Buffer, f *file) {
 		p("\t%s %q", im.Name, im.Path)
 	}
 	p(")\n")
-	p("// Referring to GeneratedV2 makes a file from an incompatible workersgen")
+	p("// Referring to Version3 makes a file from an incompatible workersgen")
 	p("// fail to compile instead of misbehaving.")
-	p("var _ = workers.GeneratedV2\n")
+	p("var _ = codegen.Version3\n")
 	p("func init() {")
 	for _, w := range f.Workers {
-		p("\tworkers.RegisterDispatcher(workers.Dispatcher[%s]{", w.Name)
+		p("\tcodegen.Register(codegen.Dispatcher[%s]{", w.Name)
 		p("\t\tHash: %q,", w.Hash)
-		p("\t\tMethods: map[string]func(w *%s, ctx context.Context, args workers.Args) (any, error){", w.Name)
+		p("\t\tMethods: map[string]func(w *%s, ctx context.Context, args codegen.Args) (any, error){", w.Name)
 		for _, m := range w.Methods {
-			p("\t\t\t%q: func(w *%s, ctx context.Context, args workers.Args) (any, error) {", m.Name, w.Name)
+			p("\t\t\t%q: func(w *%s, ctx context.Context, args codegen.Args) (any, error) {", m.Name, w.Name)
 			call := dispatchArgs(b, m)
 			renderReturn(b, m, fmt.Sprintf("w.%s(%s)", m.Name, call))
 			p("\t\t\t},")
@@ -39,9 +40,41 @@ func render(b *bytes.Buffer, f *file) {
 		p("\t})")
 	}
 	p("}\n")
-	for _, w := range f.Workers {
-		renderClient(b, w)
+	taken := map[string]bool{}
+	for _, im := range f.Imports {
+		taken[im.Name] = true
 	}
+	for _, w := range f.Workers {
+		renderClient(b, w, taken)
+	}
+}
+
+// locals are the names a generated client method declares itself.
+var locals = []string{"c", "ctx", "r", "err", "call", "w", "inst", "ictx", "env", "mode", "all", "v"}
+
+// paramNames names the parameters of a client method as the worker's
+// method does, falling back to a0, a1, ... for a blank name or one that the
+// generated code uses itself (a local or an imported package).
+func paramNames(m *rpcMethod, imports map[string]bool) []string {
+	taken := maps.Clone(imports)
+	for _, l := range locals {
+		taken[l] = true
+	}
+	names := make([]string, len(m.Params))
+	for i, pa := range m.Params {
+		if pa.Name != "" && pa.Name != "_" && !taken[pa.Name] {
+			names[i] = pa.Name
+			taken[pa.Name] = true
+		}
+	}
+	for i := range names {
+		for n := i; names[i] == ""; n++ {
+			if name := fmt.Sprintf("a%d", n); !taken[name] {
+				names[i], taken[name] = name, true
+			}
+		}
+	}
+	return names
 }
 
 // dispatchArgs unpacks args into locals and returns the call's argument list.
@@ -67,28 +100,22 @@ func dispatchArgs(b *bytes.Buffer, m *rpcMethod) string {
 }
 
 func renderReturn(b *bytes.Buffer, m *rpcMethod, call string) {
-	box := func(v string) string {
-		if m.Box == "" {
-			return v
-		}
-		return fmt.Sprintf("workers.%s(ctx, %s)", m.Box, v)
-	}
 	switch {
 	case m.Result == "" && !m.Error:
 		fmt.Fprintf(b, "%s\nreturn nil, nil\n", call)
 	case m.Result == "":
 		fmt.Fprintf(b, "return nil, %s\n", call)
 	case !m.Error:
-		fmt.Fprintf(b, "return %s, nil\n", box(call))
+		fmt.Fprintf(b, "return %s, nil\n", call)
 	default:
-		fmt.Fprintf(b, "r, err := %s\nif err != nil {\nreturn nil, err\n}\nreturn %s, nil\n", call, box("r"))
+		fmt.Fprintf(b, "r, err := %s\nif err != nil {\nreturn nil, err\n}\nreturn %s, nil\n", call, "r")
 	}
 }
 
 // renderClient writes TClient: typed methods that call through a binding,
 // straight to the method when the binding is local and of this type, and
 // through Binding.Call otherwise (a remote worker, say).
-func renderClient(b *bytes.Buffer, w *workerType) {
+func renderClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 	c := w.Name + "Client"
 	p("// %s calls the RPC methods of %s through a service binding, with types.", c, w.Name)
@@ -98,15 +125,14 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 	p("// Binding returns the binding c calls through.")
 	p("func (c *%s) Binding() *workers.Binding { return c.b }\n", c)
 	for _, m := range w.Methods {
-		var params, names []string
-		params = append(params, "ctx context.Context")
+		names := paramNames(m, imports)
+		params := []string{"ctx context.Context"}
 		for i, pa := range m.Params {
 			t := pa.Type
 			if m.Variadic && i == len(m.Params)-1 {
 				t = "..." + t
 			}
-			params = append(params, fmt.Sprintf("a%d %s", i, t))
-			names = append(names, fmt.Sprintf("a%d", i))
+			params = append(params, names[i]+" "+t)
 		}
 		results := "(err error)"
 		if m.Result != "" {
@@ -123,7 +149,7 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 		p("call := func(w *%s, ctx context.Context) (err error) {", w.Name)
 		for i, pa := range m.Params {
 			if pa.NeedCopy {
-				p("if a%d, err = workers.Copy(a%d); err != nil {\nreturn err\n}", i, i)
+				p("if %s, err = codegen.Copy(%s); err != nil {\nreturn err\n}", names[i], names[i])
 			}
 		}
 		var call []string
@@ -147,7 +173,7 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 		}
 		if m.Result != "" {
 			if m.Copy {
-				p("r, err = workers.Copy(r)\nreturn err")
+				p("r, err = codegen.Copy(r)\nreturn err")
 			} else {
 				p("return nil")
 			}
@@ -158,15 +184,15 @@ func renderClient(b *bytes.Buffer, w *workerType) {
 		// (Two variables, not one struct: a variable that holds its own
 		// address always escapes.)
 		p("var inst %s\nvar ictx workers.Ctx", w.Name)
-		p("env, mode, err := workers.Begin(ctx, c.b, %q, &ictx, (*%s)(nil))", m.Name, w.Name)
+		p("env, mode, err := codegen.Begin(ctx, c.b, %q, &ictx, (*%s)(nil))", m.Name, w.Name)
 		p("switch {")
 		p("case err != nil:\n%s", ret)
-		p("case mode == workers.Direct:")
-		p("defer workers.End(&ictx, %q, &err)", m.Name)
+		p("case mode == codegen.Direct:")
+		p("defer codegen.End(&ictx, %q, &err)", m.Name)
 		p("inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}")
 		p("err = call(&inst, &ictx)\n%s", ret)
-		p("case mode == workers.Construct:")
-		p("_, err = workers.Invoke(ctx, c.b, %q, call)\n%s", m.Name, ret)
+		p("case mode == codegen.Construct:")
+		p("_, err = codegen.Invoke(ctx, c.b, %q, call)\n%s", m.Name, ret)
 		p("}")
 		args := strings.Join(names, ", ")
 		if m.Variadic {

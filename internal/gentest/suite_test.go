@@ -12,8 +12,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/codegen"
 	"github.com/seed-29c11ff2/workers/internal/gentest"
 	"github.com/seed-29c11ff2/workers/internal/gentest/plain"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -299,7 +301,7 @@ func TestStaleDispatcherRefused(t *testing.T) {
 		workers.Entrypoint
 		gentest.Methods
 	}
-	workers.RegisterDispatcher(workers.Dispatcher[Stale]{Hash: "0000000000000000"})
+	codegen.Register(codegen.Dispatcher[Stale]{Hash: "0000000000000000"})
 	err := workers.NewRegistry().Register("stale", workers.Worker{Default: workers.New[Stale]()})
 	require.ErrorIs(t, err, workers.ErrInvalidWorker)
 	assert.ErrorContains(t, err, "stale")
@@ -311,12 +313,12 @@ func TestDepthLimitSameOnEveryPath(t *testing.T) {
 		t.Run(p.name, func(t *testing.T) {
 			call := p.make(t, nil)
 			var ctx context.Context = context.Background()
-			ctx = workers.ContextWithDepth(ctx, workers.DefaultMaxDepth-1)
+			ctx = transport.WithDepth(ctx, workers.DefaultMaxDepth-1)
 			got, err := call(ctx, "Depth")
 			require.NoError(t, err)
 			assert.Equal(t, workers.DefaultMaxDepth, got)
 
-			ctx = workers.ContextWithDepth(context.Background(), workers.DefaultMaxDepth)
+			ctx = transport.WithDepth(context.Background(), workers.DefaultMaxDepth)
 			_, err = call(ctx, "Depth")
 			assert.True(t, errors.Is(err, workers.ErrDepthExceeded), "got %v", err)
 		})

@@ -5,45 +5,46 @@ package gentest
 import (
 	"context"
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/codegen"
 )
 
-// Referring to GeneratedV2 makes a file from an incompatible workersgen
+// Referring to Version3 makes a file from an incompatible workersgen
 // fail to compile instead of misbehaving.
-var _ = workers.GeneratedV2
+var _ = codegen.Version3
 
 func init() {
-	workers.RegisterDispatcher(workers.Dispatcher[Calc]{
+	codegen.Register(codegen.Dispatcher[Calc]{
 		Hash: "8cddbd534b93c814",
-		Methods: map[string]func(w *Calc, ctx context.Context, args workers.Args) (any, error){
-			"Add": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+		Methods: map[string]func(w *Calc, ctx context.Context, args codegen.Args) (any, error){
+			"Add": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int)
 				a1, _ := args.At(1).(int)
-				return workers.ResultInt(ctx, w.Add(a0, a1)), nil
+				return w.Add(a0, a1), nil
 			},
-			"Apply": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Apply": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(func(int) int)
 				a1, _ := args.At(1).(int)
-				return workers.ResultInt(ctx, w.Apply(a0, a1)), nil
+				return w.Apply(a0, a1), nil
 			},
-			"Background": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Background": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(func())
 				w.Background(ctx, a0)
 				return nil, nil
 			},
-			"Count": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				return workers.ResultInt(ctx, w.Count()), nil
+			"Count": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
+				return w.Count(), nil
 			},
-			"Deep": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Deep": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int)
-				return workers.ResultInt(ctx, w.Deep(a0)), nil
+				return w.Deep(a0), nil
 			},
-			"Depth": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
-				return workers.ResultInt(ctx, w.Depth(ctx)), nil
+			"Depth": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
+				return w.Depth(ctx), nil
 			},
-			"Fail": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Fail": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				return nil, w.Fail()
 			},
-			"Greeting": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Greeting": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(string)
 				r, err := w.Greeting(ctx, a0)
 				if err != nil {
@@ -51,10 +52,10 @@ func init() {
 				}
 				return r, nil
 			},
-			"Held": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Held": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				return w.Held(), nil
 			},
-			"Join": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Join": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(string)
 				rest := make([]string, args.Len()-1)
 				for i := range rest {
@@ -62,48 +63,48 @@ func init() {
 				}
 				return w.Join(a0, rest...), nil
 			},
-			"Lookup": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Lookup": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(map[string][]int)
 				a1, _ := args.At(1).(string)
 				return w.Lookup(a0, a1), nil
 			},
-			"Move": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Move": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(Point)
 				a1, _ := args.At(1).(int)
 				return w.Move(a0, a1), nil
 			},
-			"Mutate": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Mutate": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(*Point)
 				a1, _ := args.At(1).([]int)
 				a2, _ := args.At(2).(map[string]int)
 				w.Mutate(a0, a1, a2)
 				return nil, nil
 			},
-			"Nothing": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Nothing": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				w.Nothing()
 				return nil, nil
 			},
-			"Panic": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Panic": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				w.Panic()
 				return nil, nil
 			},
-			"Props": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Props": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				return w.Props(ctx), nil
 			},
-			"Sqrt": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Sqrt": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(float64)
 				r, err := w.Sqrt(a0)
 				if err != nil {
 					return nil, err
 				}
-				return workers.ResultFloat64(ctx, r), nil
+				return r, nil
 			},
-			"Sum": func(w *Calc, ctx context.Context, args workers.Args) (any, error) {
+			"Sum": func(w *Calc, ctx context.Context, args codegen.Args) (any, error) {
 				rest := make([]int, args.Len()-0)
 				for i := range rest {
 					rest[i], _ = args.At(0 + i).(int)
 				}
-				return workers.ResultInt(ctx, w.Sum(rest...)), nil
+				return w.Sum(rest...), nil
 			},
 		},
 	})
@@ -119,81 +120,81 @@ func NewCalcClient(b *workers.Binding) *CalcClient { return &CalcClient{b: b} }
 func (c *CalcClient) Binding() *workers.Binding { return c.b }
 
 // Add calls Calc.Add.
-func (c *CalcClient) Add(ctx context.Context, a0 int, a1 int) (r int, err error) {
+func (c *CalcClient) Add(ctx context.Context, a int, b int) (r int, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		r = w.Add(a0, a1)
+		r = w.Add(a, b)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Add", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Add", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Add", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Add", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Add", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Add", call)
 		return r, err
 	}
-	return workers.Call[int](ctx, c.b, "Add", a0, a1)
+	return workers.Call[int](ctx, c.b, "Add", a, b)
 }
 
 // Apply calls Calc.Apply.
-func (c *CalcClient) Apply(ctx context.Context, a0 func(int) int, a1 int) (r int, err error) {
+func (c *CalcClient) Apply(ctx context.Context, f func(int) int, x int) (r int, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if f, err = codegen.Copy(f); err != nil {
 			return err
 		}
-		r = w.Apply(a0, a1)
+		r = w.Apply(f, x)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Apply", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Apply", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Apply", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Apply", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Apply", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Apply", call)
 		return r, err
 	}
-	return workers.Call[int](ctx, c.b, "Apply", a0, a1)
+	return workers.Call[int](ctx, c.b, "Apply", f, x)
 }
 
 // Background calls Calc.Background.
-func (c *CalcClient) Background(ctx context.Context, a0 func()) (err error) {
+func (c *CalcClient) Background(ctx context.Context, done func()) (err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if done, err = codegen.Copy(done); err != nil {
 			return err
 		}
-		w.Background(ctx, a0)
+		w.Background(ctx, done)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Background", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Background", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Background", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Background", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Background", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Background", call)
 		return err
 	}
-	_, err = c.b.Call(ctx, "Background", a0)
+	_, err = c.b.Call(ctx, "Background", done)
 	return err
 }
 
@@ -205,44 +206,44 @@ func (c *CalcClient) Count(ctx context.Context) (r int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Count", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Count", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Count", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Count", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Count", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Count", call)
 		return r, err
 	}
 	return workers.Call[int](ctx, c.b, "Count")
 }
 
 // Deep calls Calc.Deep.
-func (c *CalcClient) Deep(ctx context.Context, a0 int) (r int, err error) {
+func (c *CalcClient) Deep(ctx context.Context, n int) (r int, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		r = w.Deep(a0)
+		r = w.Deep(n)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Deep", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Deep", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Deep", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Deep", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Deep", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Deep", call)
 		return r, err
 	}
-	return workers.Call[int](ctx, c.b, "Deep", a0)
+	return workers.Call[int](ctx, c.b, "Deep", n)
 }
 
 // Depth calls Calc.Depth.
@@ -253,17 +254,17 @@ func (c *CalcClient) Depth(ctx context.Context) (r int, err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Depth", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Depth", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Depth", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Depth", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Depth", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Depth", call)
 		return r, err
 	}
 	return workers.Call[int](ctx, c.b, "Depth")
@@ -276,17 +277,17 @@ func (c *CalcClient) Fail(ctx context.Context) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Fail", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Fail", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Fail", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Fail", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Fail", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Fail", call)
 		return err
 	}
 	_, err = c.b.Call(ctx, "Fail")
@@ -294,172 +295,172 @@ func (c *CalcClient) Fail(ctx context.Context) (err error) {
 }
 
 // Greeting calls Calc.Greeting.
-func (c *CalcClient) Greeting(ctx context.Context, a0 string) (r string, err error) {
+func (c *CalcClient) Greeting(ctx context.Context, name string) (r string, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if r, err = w.Greeting(ctx, a0); err != nil {
+		if r, err = w.Greeting(ctx, name); err != nil {
 			return err
 		}
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Greeting", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Greeting", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Greeting", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Greeting", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Greeting", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Greeting", call)
 		return r, err
 	}
-	return workers.Call[string](ctx, c.b, "Greeting", a0)
+	return workers.Call[string](ctx, c.b, "Greeting", name)
 }
 
 // Held calls Calc.Held.
 func (c *CalcClient) Held(ctx context.Context) (r []int, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Held()
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Held", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Held", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Held", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Held", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Held", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Held", call)
 		return r, err
 	}
 	return workers.Call[[]int](ctx, c.b, "Held")
 }
 
 // Join calls Calc.Join.
-func (c *CalcClient) Join(ctx context.Context, a0 string, a1 ...string) (r string, err error) {
+func (c *CalcClient) Join(ctx context.Context, sep string, parts ...string) (r string, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		r = w.Join(a0, a1...)
+		r = w.Join(sep, parts...)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Join", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Join", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Join", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Join", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Join", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Join", call)
 		return r, err
 	}
-	all := make([]any, 0, 1+len(a1))
-	all = append(all, a0)
-	for _, v := range a1 {
+	all := make([]any, 0, 1+len(parts))
+	all = append(all, sep)
+	for _, v := range parts {
 		all = append(all, v)
 	}
 	return workers.Call[string](ctx, c.b, "Join", all...)
 }
 
 // Lookup calls Calc.Lookup.
-func (c *CalcClient) Lookup(ctx context.Context, a0 map[string][]int, a1 string) (r []int, err error) {
+func (c *CalcClient) Lookup(ctx context.Context, kv map[string][]int, k string) (r []int, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if kv, err = codegen.Copy(kv); err != nil {
 			return err
 		}
-		r = w.Lookup(a0, a1)
-		r, err = workers.Copy(r)
+		r = w.Lookup(kv, k)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Lookup", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Lookup", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Lookup", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Lookup", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Lookup", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Lookup", call)
 		return r, err
 	}
-	return workers.Call[[]int](ctx, c.b, "Lookup", a0, a1)
+	return workers.Call[[]int](ctx, c.b, "Lookup", kv, k)
 }
 
 // Move calls Calc.Move.
-func (c *CalcClient) Move(ctx context.Context, a0 Point, a1 int) (r Point, err error) {
+func (c *CalcClient) Move(ctx context.Context, p Point, dx int) (r Point, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if p, err = codegen.Copy(p); err != nil {
 			return err
 		}
-		r = w.Move(a0, a1)
-		r, err = workers.Copy(r)
+		r = w.Move(p, dx)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Move", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Move", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Move", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Move", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Move", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Move", call)
 		return r, err
 	}
-	return workers.Call[Point](ctx, c.b, "Move", a0, a1)
+	return workers.Call[Point](ctx, c.b, "Move", p, dx)
 }
 
 // Mutate calls Calc.Mutate.
-func (c *CalcClient) Mutate(ctx context.Context, a0 *Point, a1 []int, a2 map[string]int) (err error) {
+func (c *CalcClient) Mutate(ctx context.Context, p *Point, xs []int, kv map[string]int) (err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if a0, err = workers.Copy(a0); err != nil {
+		if p, err = codegen.Copy(p); err != nil {
 			return err
 		}
-		if a1, err = workers.Copy(a1); err != nil {
+		if xs, err = codegen.Copy(xs); err != nil {
 			return err
 		}
-		if a2, err = workers.Copy(a2); err != nil {
+		if kv, err = codegen.Copy(kv); err != nil {
 			return err
 		}
-		w.Mutate(a0, a1, a2)
+		w.Mutate(p, xs, kv)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Mutate", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Mutate", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Mutate", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Mutate", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Mutate", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Mutate", call)
 		return err
 	}
-	_, err = c.b.Call(ctx, "Mutate", a0, a1, a2)
+	_, err = c.b.Call(ctx, "Mutate", p, xs, kv)
 	return err
 }
 
@@ -471,17 +472,17 @@ func (c *CalcClient) Nothing(ctx context.Context) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Nothing", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Nothing", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Nothing", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Nothing", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Nothing", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Nothing", call)
 		return err
 	}
 	_, err = c.b.Call(ctx, "Nothing")
@@ -496,17 +497,17 @@ func (c *CalcClient) Panic(ctx context.Context) (err error) {
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Panic", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Panic", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Panic", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Panic", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Panic", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Panic", call)
 		return err
 	}
 	_, err = c.b.Call(ctx, "Panic")
@@ -517,76 +518,76 @@ func (c *CalcClient) Panic(ctx context.Context) (err error) {
 func (c *CalcClient) Props(ctx context.Context) (r any, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
 		r = w.Props(ctx)
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Props", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Props", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Props", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Props", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Props", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Props", call)
 		return r, err
 	}
 	return workers.Call[any](ctx, c.b, "Props")
 }
 
 // Sqrt calls Calc.Sqrt.
-func (c *CalcClient) Sqrt(ctx context.Context, a0 float64) (r float64, err error) {
+func (c *CalcClient) Sqrt(ctx context.Context, x float64) (r float64, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		if r, err = w.Sqrt(a0); err != nil {
+		if r, err = w.Sqrt(x); err != nil {
 			return err
 		}
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Sqrt", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Sqrt", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Sqrt", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Sqrt", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Sqrt", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Sqrt", call)
 		return r, err
 	}
-	return workers.Call[float64](ctx, c.b, "Sqrt", a0)
+	return workers.Call[float64](ctx, c.b, "Sqrt", x)
 }
 
 // Sum calls Calc.Sum.
-func (c *CalcClient) Sum(ctx context.Context, a0 ...int) (r int, err error) {
+func (c *CalcClient) Sum(ctx context.Context, xs ...int) (r int, err error) {
 	call := func(w *Calc, ctx context.Context) (err error) {
-		r = w.Sum(a0...)
+		r = w.Sum(xs...)
 		return nil
 	}
 	var inst Calc
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "Sum", &ictx, (*Calc)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "Sum", &ictx, (*Calc)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "Sum", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "Sum", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "Sum", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "Sum", call)
 		return r, err
 	}
-	all := make([]any, 0, 0+len(a0))
-	for _, v := range a0 {
+	all := make([]any, 0, 0+len(xs))
+	for _, v := range xs {
 		all = append(all, v)
 	}
 	return workers.Call[int](ctx, c.b, "Sum", all...)

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/seed-29c11ff2/workers/internal/cell"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
@@ -31,7 +30,6 @@ type Method struct {
 	Error    bool         // the last result is an error
 	Problem  string       // why the method cannot be called over RPC; "" when it can
 	Fast     shim.Func    // calls the method without reflection; nil when only reflection can
-	Bits     cell.Type    // Fast returns the result as bits of this type; the zero Type when it does not
 	Plain    []bool       // per parameter: its values need no copy
 	AllPlain bool         // no parameter needs a copy, and none is variadic
 	PlainOut bool         // the result needs no copy

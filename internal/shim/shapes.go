@@ -2,3158 +2,1994 @@
 
 package shim
 
-import (
-	"context"
-	"math"
-	"unsafe"
-)
+import "context"
 
-func forShape[P any](fn any) (Func, bool) {
+func forShape[P any](fn any) Func {
 	switch f := fn.(type) {
 	case func(P):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			f(as[P](recv))
-			return nil, 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			f(recv.(P))
+			return nil, nil
+		}
 	case func(P) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, 0, f(as[P](recv))
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return nil, f(recv.(P))
+		}
 	case func(P) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r := f(as[P](recv))
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P)), nil
+		}
 	case func(P) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P))
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, uint64(f(as[P](recv))), nil
-		}, true
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P)), nil
+		}
 	case func(P) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P))
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, math.Float64bits(f(as[P](recv))), nil
-		}, true
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P)), nil
+		}
 	case func(P) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P))
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv)), 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P)), nil
+		}
 	case func(P) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P))
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv)), 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P)), nil
+		}
 	case func(P) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P))
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv)), 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P)), nil
+		}
 	case func(P) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P))
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv)), 0, nil
-		}, false
-	case func(P) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv))
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0)
+			return nil, nil
+		}
 	case func(P, int) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
+			return nil, f(recv.(P), v0)
+		}
 	case func(P, int) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0), nil
+		}
 	case func(P, int) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, int) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, int) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, int) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, int) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, int) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, int) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, int) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, int) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, int) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, int) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int, int):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			f(as[P](recv), v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0, v1)
+			return nil, nil
+		}
 	case func(P, int, int) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, 0, f(as[P](recv), v0, v1)
-		}, false
+			return nil, f(recv.(P), v0, v1)
+		}
 	case func(P, int, int) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r := f(as[P](recv), v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int, int) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, int, int) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int, int) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, int, int) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, math.Float64bits(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int, int) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, int, int) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int, int) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int, int) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int, int) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int, int) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int, int) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, int, int) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, int, int) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, int64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
-	case func(P, int64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
-	case func(P, int64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, int64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, int64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
-	case func(P, int64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, uint64(r), nil
-		}, true
-	case func(P, int64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
-	case func(P, int64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, math.Float64bits(r), nil
-		}, true
-	case func(P, int64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, int64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, int64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, int64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, int64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, int64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, int64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, int64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int64, int64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			f(as[P](recv), v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0, v1)
+			return nil, nil
+		}
 	case func(P, int64, int64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, 0, f(as[P](recv), v0, v1)
-		}, false
+			return nil, f(recv.(P), v0, v1)
+		}
 	case func(P, int64, int64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r := f(as[P](recv), v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int64, int64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, int64, int64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int64, int64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, int64, int64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, math.Float64bits(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int64, int64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, int64, int64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int64, int64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int64, int64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int64, int64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, int64, int64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, int64, int64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, int64, int64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, int64, int64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, float64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0)
+			return nil, nil
+		}
 	case func(P, float64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
+			return nil, f(recv.(P), v0)
+		}
 	case func(P, float64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0), nil
+		}
 	case func(P, float64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, float64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, float64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, float64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, float64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, float64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, float64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, float64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, float64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, float64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, float64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, float64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, float64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, float64, float64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			f(as[P](recv), v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0, v1)
+			return nil, nil
+		}
 	case func(P, float64, float64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, 0, f(as[P](recv), v0, v1)
-		}, false
+			return nil, f(recv.(P), v0, v1)
+		}
 	case func(P, float64, float64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r := f(as[P](recv), v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, float64, float64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, float64, float64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, float64, float64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, float64, float64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, math.Float64bits(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, float64, float64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, float64, float64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, float64, float64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, float64, float64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, float64, float64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, float64, float64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, float64, float64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, float64, float64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, float64, float64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, string):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0)
+			return nil, nil
+		}
 	case func(P, string) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
+			return nil, f(recv.(P), v0)
+		}
 	case func(P, string) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0), nil
+		}
 	case func(P, string) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, string) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, string) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, string) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, string) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, string) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, string) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, string) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, string) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, string) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, string) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, string) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, string) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, string, string):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			f(as[P](recv), v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0, v1)
+			return nil, nil
+		}
 	case func(P, string, string) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, 0, f(as[P](recv), v0, v1)
-		}, false
+			return nil, f(recv.(P), v0, v1)
+		}
 	case func(P, string, string) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r := f(as[P](recv), v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, string, string) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, string, string) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, string, string) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, string, string) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, math.Float64bits(f(as[P](recv), v0, v1)), nil
-		}, true
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, string, string) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, string, string) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, string, string) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, string, string) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, string, string) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, string, string) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
+			return f(recv.(P), v0, v1), nil
+		}
 	case func(P, string, string) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
+			r, err := f(recv.(P), v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, string, string) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, string, string) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, string, int):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			f(as[P](recv), v0, v1)
-			return nil, 0, nil
-		}, false
-	case func(P, string, int) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return nil, 0, f(as[P](recv), v0, v1)
-		}, false
-	case func(P, string, int) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r := f(as[P](recv), v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, string, int) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, string, int) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), v0, v1)), nil
-		}, true
-	case func(P, string, int) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, uint64(r), nil
-		}, true
-	case func(P, string, int) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return nil, math.Float64bits(f(as[P](recv), v0, v1)), nil
-		}, true
-	case func(P, string, int) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, math.Float64bits(r), nil
-		}, true
-	case func(P, string, int) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, string, int) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, string, int) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, string, int) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, string, int) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, string, int) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, string, int) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), v0, v1), 0, nil
-		}, false
-	case func(P, string, int) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, bool):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
-	case func(P, bool) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
-	case func(P, bool) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, bool) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, bool) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
-	case func(P, bool) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, uint64(r), nil
-		}, true
-	case func(P, bool) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
-	case func(P, bool) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, math.Float64bits(r), nil
-		}, true
-	case func(P, bool) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, bool) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, bool) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, bool) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, bool) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, bool) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, bool) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, bool) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, any):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0)
+			return nil, nil
+		}
 	case func(P, any) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
+			return nil, f(recv.(P), v0)
+		}
 	case func(P, any) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0), nil
+		}
 	case func(P, any) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, any) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, any) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, any) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, any) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, any) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, any) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, any) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, any) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, any) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, any) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, any) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(any)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, any) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, []byte):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			f(as[P](recv), v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), v0)
+			return nil, nil
+		}
 	case func(P, []byte) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, 0, f(as[P](recv), v0)
-		}, false
+			return nil, f(recv.(P), v0)
+		}
 	case func(P, []byte) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r := f(as[P](recv), v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), v0), nil
+		}
 	case func(P, []byte) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, []byte) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, uint64(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, []byte) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, []byte) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, math.Float64bits(f(as[P](recv), v0)), nil
-		}, true
+			return f(recv.(P), v0), nil
+		}
 	case func(P, []byte) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, []byte) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, []byte) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, []byte) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, []byte) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, []byte) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), v0), 0, nil
-		}, false
+			return f(recv.(P), v0), nil
+		}
 	case func(P, []byte) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
+			r, err := f(recv.(P), v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, []byte) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), v0), 0, nil
-		}, false
-	case func(P, []byte) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			f(as[P](recv), ctx)
-			return nil, 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			f(recv.(P), ctx)
+			return nil, nil
+		}
 	case func(P, context.Context) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, 0, f(as[P](recv), ctx)
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return nil, f(recv.(P), ctx)
+		}
 	case func(P, context.Context) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r := f(as[P](recv), ctx)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P), ctx), nil
+		}
 	case func(P, context.Context) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P), ctx)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, uint64(f(as[P](recv), ctx)), nil
-		}, true
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P), ctx), nil
+		}
 	case func(P, context.Context) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P), ctx)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return nil, math.Float64bits(f(as[P](recv), ctx)), nil
-		}, true
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P), ctx), nil
+		}
 	case func(P, context.Context) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P), ctx)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv), ctx), 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P), ctx), nil
+		}
 	case func(P, context.Context) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P), ctx)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv), ctx), 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P), ctx), nil
+		}
 	case func(P, context.Context) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P), ctx)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv), ctx), 0, nil
-		}, false
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			return f(recv.(P), ctx), nil
+		}
 	case func(P, context.Context) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
+		return func(recv any, ctx context.Context, args Args) (any, error) {
+			r, err := f(recv.(P), ctx)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			return f(as[P](recv), ctx), 0, nil
-		}, false
-	case func(P, context.Context) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			r, err := f(as[P](recv), ctx)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0)
+			return nil, nil
+		}
 	case func(P, context.Context, int) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
+			return nil, f(recv.(P), ctx, v0)
+		}
 	case func(P, context.Context, int) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, int) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, int) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, int) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, int) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, int) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, int) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, int) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, int) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, int) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, int) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int, int):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			f(as[P](recv), ctx, v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0, v1)
+			return nil, nil
+		}
 	case func(P, context.Context, int, int) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, 0, f(as[P](recv), ctx, v0, v1)
-		}, false
+			return nil, f(recv.(P), ctx, v0, v1)
+		}
 	case func(P, context.Context, int, int) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r := f(as[P](recv), ctx, v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int, int) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, int, int) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int, int) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, int, int) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int, int) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, int, int) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int, int) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int, int) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int, int) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int, int) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int, int) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int)
 			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int, int) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, int, int) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
-	case func(P, context.Context, int64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
-	case func(P, context.Context, int64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, context.Context, int64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, context.Context, int64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
-	case func(P, context.Context, int64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, uint64(r), nil
-		}, true
-	case func(P, context.Context, int64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
-	case func(P, context.Context, int64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, math.Float64bits(r), nil
-		}, true
-	case func(P, context.Context, int64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, int64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, int64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, int64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, int64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int64, int64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			f(as[P](recv), ctx, v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0, v1)
+			return nil, nil
+		}
 	case func(P, context.Context, int64, int64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, 0, f(as[P](recv), ctx, v0, v1)
-		}, false
+			return nil, f(recv.(P), ctx, v0, v1)
+		}
 	case func(P, context.Context, int64, int64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r := f(as[P](recv), ctx, v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int64, int64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, int64, int64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int64, int64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, int64, int64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int64, int64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, int64, int64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int64, int64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int64, int64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int64, int64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, int64, int64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, int64, int64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(int64)
 			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, int64, int64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, int64, int64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, float64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0)
+			return nil, nil
+		}
 	case func(P, context.Context, float64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
+			return nil, f(recv.(P), ctx, v0)
+		}
 	case func(P, context.Context, float64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, float64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, float64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, float64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, float64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, float64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, float64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, float64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, float64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, float64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, float64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, float64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, float64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, float64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, float64, float64):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			f(as[P](recv), ctx, v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0, v1)
+			return nil, nil
+		}
 	case func(P, context.Context, float64, float64) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, 0, f(as[P](recv), ctx, v0, v1)
-		}, false
+			return nil, f(recv.(P), ctx, v0, v1)
+		}
 	case func(P, context.Context, float64, float64) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r := f(as[P](recv), ctx, v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, float64, float64) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, float64, float64) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, float64, float64) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, float64, float64) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, float64, float64) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, float64, float64) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, float64, float64) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, float64, float64) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, float64, float64) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, float64, float64) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, float64, float64) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(float64)
 			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, float64, float64) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, float64, float64) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, string):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0)
+			return nil, nil
+		}
 	case func(P, context.Context, string) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
+			return nil, f(recv.(P), ctx, v0)
+		}
 	case func(P, context.Context, string) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, string) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, string) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, string) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, string) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, string) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, string) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, string) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, string) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, string) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, string) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, string) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, string) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, string) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, string, string):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			f(as[P](recv), ctx, v0, v1)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0, v1)
+			return nil, nil
+		}
 	case func(P, context.Context, string, string) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, 0, f(as[P](recv), ctx, v0, v1)
-		}, false
+			return nil, f(recv.(P), ctx, v0, v1)
+		}
 	case func(P, context.Context, string, string) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r := f(as[P](recv), ctx, v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, string, string) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, string, string) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, string, string) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, string, string) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, string, string) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, string, string) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, string, string) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, string, string) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, string, string) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, string, string) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0, v1), nil
+		}
 	case func(P, context.Context, string, string) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(string)
 			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
+			r, err := f(recv.(P), ctx, v0, v1)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, string, string) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, string, string) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, string, int):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			f(as[P](recv), ctx, v0, v1)
-			return nil, 0, nil
-		}, false
-	case func(P, context.Context, string, int) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return nil, 0, f(as[P](recv), ctx, v0, v1)
-		}, false
-	case func(P, context.Context, string, int) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r := f(as[P](recv), ctx, v0, v1)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, context.Context, string, int) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, context.Context, string, int) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return nil, uint64(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
-	case func(P, context.Context, string, int) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, uint64(r), nil
-		}, true
-	case func(P, context.Context, string, int) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0, v1)), nil
-		}, true
-	case func(P, context.Context, string, int) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, math.Float64bits(r), nil
-		}, true
-	case func(P, context.Context, string, int) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, string, int) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, string, int) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, string, int) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, string, int) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, string, int) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, string, int) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			return f(as[P](recv), ctx, v0, v1), 0, nil
-		}, false
-	case func(P, context.Context, string, int) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(int)
-			r, err := f(as[P](recv), ctx, v0, v1)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, bool):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
-	case func(P, context.Context, bool) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
-	case func(P, context.Context, bool) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, context.Context, bool) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
-	case func(P, context.Context, bool) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
-	case func(P, context.Context, bool) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, uint64(r), nil
-		}, true
-	case func(P, context.Context, bool) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
-	case func(P, context.Context, bool) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return nil, math.Float64bits(r), nil
-		}, true
-	case func(P, context.Context, bool) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, bool) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, bool) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, bool) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, bool) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, bool) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, bool) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, bool) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(bool)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, any):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0)
+			return nil, nil
+		}
 	case func(P, context.Context, any) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
+			return nil, f(recv.(P), ctx, v0)
+		}
 	case func(P, context.Context, any) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, any) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, any) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, any) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, any) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, any) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, any) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, any) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, any) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, any) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, any) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, any) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, any) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(any)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, any) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, []byte):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			f(as[P](recv), ctx, v0)
-			return nil, 0, nil
-		}, false
+			f(recv.(P), ctx, v0)
+			return nil, nil
+		}
 	case func(P, context.Context, []byte) error:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, 0, f(as[P](recv), ctx, v0)
-		}, false
+			return nil, f(recv.(P), ctx, v0)
+		}
 	case func(P, context.Context, []byte) int:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r := f(as[P](recv), ctx, v0)
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, []byte) (int, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			if intIs64 {
-				return nil, uint64(r), nil
-			}
-			return r, 0, nil
-		}, intIs64
+			return r, nil
+		}
 	case func(P, context.Context, []byte) int64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, uint64(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, []byte) (int64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, uint64(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, []byte) float64:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return nil, math.Float64bits(f(as[P](recv), ctx, v0)), nil
-		}, true
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, []byte) (float64, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return nil, math.Float64bits(r), nil
-		}, true
+			return r, nil
+		}
 	case func(P, context.Context, []byte) string:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, []byte) (string, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, []byte) bool:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, []byte) (bool, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	case func(P, context.Context, []byte) any:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
+			return f(recv.(P), ctx, v0), nil
+		}
 	case func(P, context.Context, []byte) (any, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
+		return func(recv any, ctx context.Context, args Args) (any, error) {
 			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
+			r, err := f(recv.(P), ctx, v0)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
-			return r, 0, nil
-		}, false
-	case func(P, context.Context, []byte) []byte:
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.([]byte)
-			return f(as[P](recv), ctx, v0), 0, nil
-		}, false
-	case func(P, context.Context, []byte) ([]byte, error):
-		return func(recv unsafe.Pointer, ctx context.Context, args Args) (any, uint64, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(as[P](recv), ctx, v0)
-			if err != nil {
-				return nil, 0, err
-			}
-			return r, 0, nil
-		}, false
+			return r, nil
+		}
 	}
-	return nil, false
+	return nil
 }

@@ -5,11 +5,7 @@
 // caller falls back to reflection.
 package shim
 
-import (
-	"context"
-	"strconv"
-	"unsafe"
-)
+import "context"
 
 //go:generate go run ./gen
 
@@ -17,22 +13,15 @@ import (
 // one; args are its arguments, already of the parameter types. It returns
 // the method's result (nil when it has none) and its error. A Func keeps no
 // reference to args.
-//
-// A result of type int64, float64 or, where it is 8 bytes, int comes back
-// as its bits instead, with res nil (see [For]), so that the caller can box
-// it without an allocation of its own (package cell).
-//
-// The receiver is an unsafe.Pointer, not an any, so that a Func's
-// parameters fit the nine integer registers of Go's amd64 calling
-// convention: a call passes them without touching memory.
-type Func func(recv unsafe.Pointer, ctx context.Context, args Args) (res any, bits uint64, err error)
+type Func func(recv any, ctx context.Context, args Args) (res any, err error)
 
-// Args holds the arguments of one call. It is passed by value: the first
-// two arguments, the common case, travel in registers, and only the rest of
-// a longer list is allocated.
+// Args holds the arguments of one call. It is passed by value, so that the
+// first two arguments, the common case, need no slice: a slice passed
+// through a func value escapes to the heap, which would cost every call an
+// allocation. Only the rest of a longer list is allocated.
 type Args struct {
 	a0, a1 any
-	rest   *any // arguments 2 and on, the first of an array of n-2
+	rest   []any // arguments 2 and on
 	n      int
 }
 
@@ -40,7 +29,7 @@ type Args struct {
 func MakeArgs(n int) Args {
 	a := Args{n: n}
 	if n > 2 {
-		a.rest = &make([]any, n-2)[0]
+		a.rest = make([]any, n-2)
 	}
 	return a
 }
@@ -68,7 +57,7 @@ func (a Args) At(i int) any {
 	case i == 1 && a.n > 1:
 		return a.a1
 	}
-	return a.spilled()[i-2]
+	return a.rest[i-2]
 }
 
 // Set sets argument i.
@@ -79,28 +68,13 @@ func (a *Args) Set(i int, v any) {
 	case i == 1 && a.n > 1:
 		a.a1 = v
 	default:
-		a.spilled()[i-2] = v
+		a.rest[i-2] = v
 	}
 }
-
-func (a Args) spilled() []any {
-	if a.rest == nil {
-		return nil
-	}
-	return unsafe.Slice(a.rest, a.n-2)
-}
-
-// intIs64 says whether an int result travels as bits: only where it is 8
-// bytes, the cell size.
-const intIs64 = strconv.IntSize == 64
-
-// as returns recv as the pointer type P.
-func as[P any](recv unsafe.Pointer) P { return *(*P)(unsafe.Pointer(&recv)) }
 
 // For returns a Func for fn, a method expression of the pointer type P, or
-// nil when fn's shape is not a common one; bits says whether the Func
-// returns its result as bits. P is a pointer type so that one instantiation
-// (all pointers share a GC shape) serves every worker type.
-func For[P any](fn any) (f Func, bits bool) {
+// nil when fn's shape is not a common one. P is a pointer type so that one
+// instantiation (all pointers share a GC shape) serves every worker type.
+func For[P any](fn any) Func {
 	return forShape[P](fn)
 }

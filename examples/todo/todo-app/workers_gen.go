@@ -5,17 +5,18 @@ package todoapp
 import (
 	"context"
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/codegen"
 )
 
-// Referring to GeneratedV2 makes a file from an incompatible workersgen
+// Referring to Version3 makes a file from an incompatible workersgen
 // fail to compile instead of misbehaving.
-var _ = workers.GeneratedV2
+var _ = codegen.Version3
 
 func init() {
-	workers.RegisterDispatcher(workers.Dispatcher[AdminEntrypoint]{
+	codegen.Register(codegen.Dispatcher[AdminEntrypoint]{
 		Hash: "6292c1c7cbe3a285",
-		Methods: map[string]func(w *AdminEntrypoint, ctx context.Context, args workers.Args) (any, error){
-			"CreateUser": func(w *AdminEntrypoint, ctx context.Context, args workers.Args) (any, error) {
+		Methods: map[string]func(w *AdminEntrypoint, ctx context.Context, args codegen.Args) (any, error){
+			"CreateUser": func(w *AdminEntrypoint, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(string)
 				r, err := w.CreateUser(a0)
 				if err != nil {
@@ -23,11 +24,11 @@ func init() {
 				}
 				return r, nil
 			},
-			"DeleteUser": func(w *AdminEntrypoint, ctx context.Context, args workers.Args) (any, error) {
+			"DeleteUser": func(w *AdminEntrypoint, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int64)
 				return nil, w.DeleteUser(a0)
 			},
-			"ListUsers": func(w *AdminEntrypoint, ctx context.Context, args workers.Args) (any, error) {
+			"ListUsers": func(w *AdminEntrypoint, ctx context.Context, args codegen.Args) (any, error) {
 				r, err := w.ListUsers()
 				if err != nil {
 					return nil, err
@@ -36,14 +37,14 @@ func init() {
 			},
 		},
 	})
-	workers.RegisterDispatcher(workers.Dispatcher[App]{
+	codegen.Register(codegen.Dispatcher[App]{
 		Hash:    "e3b0c44298fc1c14",
-		Methods: map[string]func(w *App, ctx context.Context, args workers.Args) (any, error){},
+		Methods: map[string]func(w *App, ctx context.Context, args codegen.Args) (any, error){},
 	})
-	workers.RegisterDispatcher(workers.Dispatcher[UserEntrypoint]{
+	codegen.Register(codegen.Dispatcher[UserEntrypoint]{
 		Hash: "a4b12a310d681fb0",
-		Methods: map[string]func(w *UserEntrypoint, ctx context.Context, args workers.Args) (any, error){
-			"CreateTask": func(w *UserEntrypoint, ctx context.Context, args workers.Args) (any, error) {
+		Methods: map[string]func(w *UserEntrypoint, ctx context.Context, args codegen.Args) (any, error){
+			"CreateTask": func(w *UserEntrypoint, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int64)
 				a1, _ := args.At(1).(string)
 				r, err := w.CreateTask(a0, a1)
@@ -52,7 +53,7 @@ func init() {
 				}
 				return r, nil
 			},
-			"FindUser": func(w *UserEntrypoint, ctx context.Context, args workers.Args) (any, error) {
+			"FindUser": func(w *UserEntrypoint, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(string)
 				r, err := w.FindUser(a0)
 				if err != nil {
@@ -60,7 +61,7 @@ func init() {
 				}
 				return r, nil
 			},
-			"GetTasks": func(w *UserEntrypoint, ctx context.Context, args workers.Args) (any, error) {
+			"GetTasks": func(w *UserEntrypoint, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int64)
 				r, err := w.GetTasks(a0)
 				if err != nil {
@@ -84,53 +85,53 @@ func NewAdminEntrypointClient(b *workers.Binding) *AdminEntrypointClient {
 func (c *AdminEntrypointClient) Binding() *workers.Binding { return c.b }
 
 // CreateUser calls AdminEntrypoint.CreateUser.
-func (c *AdminEntrypointClient) CreateUser(ctx context.Context, a0 string) (r User, err error) {
+func (c *AdminEntrypointClient) CreateUser(ctx context.Context, name string) (r User, err error) {
 	call := func(w *AdminEntrypoint, ctx context.Context) (err error) {
-		if r, err = w.CreateUser(a0); err != nil {
+		if r, err = w.CreateUser(name); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst AdminEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "CreateUser", &ictx, (*AdminEntrypoint)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "CreateUser", &ictx, (*AdminEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "CreateUser", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "CreateUser", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "CreateUser", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "CreateUser", call)
 		return r, err
 	}
-	return workers.Call[User](ctx, c.b, "CreateUser", a0)
+	return workers.Call[User](ctx, c.b, "CreateUser", name)
 }
 
 // DeleteUser calls AdminEntrypoint.DeleteUser.
-func (c *AdminEntrypointClient) DeleteUser(ctx context.Context, a0 int64) (err error) {
+func (c *AdminEntrypointClient) DeleteUser(ctx context.Context, id int64) (err error) {
 	call := func(w *AdminEntrypoint, ctx context.Context) (err error) {
-		return w.DeleteUser(a0)
+		return w.DeleteUser(id)
 	}
 	var inst AdminEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "DeleteUser", &ictx, (*AdminEntrypoint)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "DeleteUser", &ictx, (*AdminEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "DeleteUser", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "DeleteUser", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "DeleteUser", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "DeleteUser", call)
 		return err
 	}
-	_, err = c.b.Call(ctx, "DeleteUser", a0)
+	_, err = c.b.Call(ctx, "DeleteUser", id)
 	return err
 }
 
@@ -140,22 +141,22 @@ func (c *AdminEntrypointClient) ListUsers(ctx context.Context) (r []User, err er
 		if r, err = w.ListUsers(); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst AdminEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "ListUsers", &ictx, (*AdminEntrypoint)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "ListUsers", &ictx, (*AdminEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "ListUsers", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "ListUsers", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "ListUsers", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "ListUsers", call)
 		return r, err
 	}
 	return workers.Call[[]User](ctx, c.b, "ListUsers")
@@ -182,82 +183,82 @@ func NewUserEntrypointClient(b *workers.Binding) *UserEntrypointClient {
 func (c *UserEntrypointClient) Binding() *workers.Binding { return c.b }
 
 // CreateTask calls UserEntrypoint.CreateTask.
-func (c *UserEntrypointClient) CreateTask(ctx context.Context, a0 int64, a1 string) (r Task, err error) {
+func (c *UserEntrypointClient) CreateTask(ctx context.Context, userID int64, title string) (r Task, err error) {
 	call := func(w *UserEntrypoint, ctx context.Context) (err error) {
-		if r, err = w.CreateTask(a0, a1); err != nil {
+		if r, err = w.CreateTask(userID, title); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst UserEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "CreateTask", &ictx, (*UserEntrypoint)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "CreateTask", &ictx, (*UserEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "CreateTask", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "CreateTask", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "CreateTask", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "CreateTask", call)
 		return r, err
 	}
-	return workers.Call[Task](ctx, c.b, "CreateTask", a0, a1)
+	return workers.Call[Task](ctx, c.b, "CreateTask", userID, title)
 }
 
 // FindUser calls UserEntrypoint.FindUser.
-func (c *UserEntrypointClient) FindUser(ctx context.Context, a0 string) (r User, err error) {
+func (c *UserEntrypointClient) FindUser(ctx context.Context, name string) (r User, err error) {
 	call := func(w *UserEntrypoint, ctx context.Context) (err error) {
-		if r, err = w.FindUser(a0); err != nil {
+		if r, err = w.FindUser(name); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst UserEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "FindUser", &ictx, (*UserEntrypoint)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "FindUser", &ictx, (*UserEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "FindUser", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "FindUser", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "FindUser", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "FindUser", call)
 		return r, err
 	}
-	return workers.Call[User](ctx, c.b, "FindUser", a0)
+	return workers.Call[User](ctx, c.b, "FindUser", name)
 }
 
 // GetTasks calls UserEntrypoint.GetTasks.
-func (c *UserEntrypointClient) GetTasks(ctx context.Context, a0 int64) (r []Task, err error) {
+func (c *UserEntrypointClient) GetTasks(ctx context.Context, userID int64) (r []Task, err error) {
 	call := func(w *UserEntrypoint, ctx context.Context) (err error) {
-		if r, err = w.GetTasks(a0); err != nil {
+		if r, err = w.GetTasks(userID); err != nil {
 			return err
 		}
-		r, err = workers.Copy(r)
+		r, err = codegen.Copy(r)
 		return err
 	}
 	var inst UserEntrypoint
 	var ictx workers.Ctx
-	env, mode, err := workers.Begin(ctx, c.b, "GetTasks", &ictx, (*UserEntrypoint)(nil))
+	env, mode, err := codegen.Begin(ctx, c.b, "GetTasks", &ictx, (*UserEntrypoint)(nil))
 	switch {
 	case err != nil:
 		return r, err
-	case mode == workers.Direct:
-		defer workers.End(&ictx, "GetTasks", &err)
+	case mode == codegen.Direct:
+		defer codegen.End(&ictx, "GetTasks", &err)
 		inst.Entrypoint = workers.Entrypoint{Env: env, Ctx: &ictx}
 		err = call(&inst, &ictx)
 		return r, err
-	case mode == workers.Construct:
-		_, err = workers.Invoke(ctx, c.b, "GetTasks", call)
+	case mode == codegen.Construct:
+		_, err = codegen.Invoke(ctx, c.b, "GetTasks", call)
 		return r, err
 	}
-	return workers.Call[[]Task](ctx, c.b, "GetTasks", a0)
+	return workers.Call[[]Task](ctx, c.b, "GetTasks", userID)
 }

@@ -1,0 +1,69 @@
+// Package link lets package codegen (what generated code calls) and package
+// remote reach the runtime's internals without package workers exporting
+// them: workers fills [Runtime] in its init, and [Dispatchers] holds what
+// generated code registers.
+//
+// The hooks are typed by a generic struct, instantiated with the runtime's
+// own types (*workers.Binding, *workers.Ctx, *workers.Env), because this
+// package cannot import package workers, which imports it.
+package link
+
+import (
+	"context"
+	"reflect"
+	"sync"
+
+	"github.com/seed-29c11ff2/workers/internal/shim"
+	"github.com/seed-29c11ff2/workers/transport"
+)
+
+// Hooks are the runtime's entry points for generated clients and
+// transports. B, C and E are *workers.Binding, *workers.Ctx and
+// *workers.Env.
+type Hooks[B, C, E any] struct {
+	// Begin opens a typed client's call; worker is a nil *T naming the
+	// client's worker type. The client puts inv in the Ctx it holds on its
+	// stack. See codegen.Begin.
+	Begin func(ctx context.Context, b B, method string, worker any) (inv Invocation, env E, mode int, err error)
+	// End closes a call Begin opened; panicked is what the deferred
+	// function recovered. It returns the *PanicError to report, if any.
+	End func(inv Invocation, method string, panicked any) error
+	// Construct opens a call on a fresh instance made by the worker's
+	// constructor, when the target is a local worker of the type worker
+	// names; the call must be closed with End.
+	Construct func(ctx context.Context, b B, method string, worker any) (inst any, c C, local bool, err error)
+	// Copy copies v with the copy semantics of a call.
+	Copy func(v reflect.Value) (reflect.Value, error)
+	// NeedsCopy reports whether values of t need a copy to cross a call.
+	NeedsCopy func(t reflect.Type) bool
+	// Method describes an RPC method of the entrypoint b targets.
+	Method func(b B, name string) (transport.MethodInfo, error)
+}
+
+// Invocation is what a workers.Ctx knows of its invocation. It is the Ctx's
+// first field, so that package codegen can fill a Ctx that a generated
+// client holds on its stack (see codegen.Begin).
+type Invocation struct {
+	Parent context.Context // the caller's context, with props when there are some
+	Entry  any             // the callee, a *workers.entrypoint; nil outside an invocation
+	Depth  int16           // in the call chain
+}
+
+// Runtime is the *Hooks that package workers set.
+var Runtime any
+
+// A Dispatcher is the generated method table of one worker type.
+type Dispatcher struct {
+	Hash    string               // the method set it was generated for
+	Methods map[string]shim.Func // by method name
+}
+
+// Dispatchers maps a worker's struct type (reflect.Type) to its *Dispatcher.
+var Dispatchers sync.Map
+
+// How a generated client makes a call (codegen.Mode).
+const (
+	Direct    = iota // on a zero instance the client holds itself
+	Construct        // through Invoke, which runs a NewFunc constructor
+	Remote           // through Binding.Call: not a local worker of the client's type
+)

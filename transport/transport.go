@@ -1,0 +1,64 @@
+// Package transport is what carries invocations to workers in other
+// processes: the interface a transport implements, the call it carries, and
+// how a call chain's depth crosses the wire. Package remote is one transport
+// (connect-go over HTTP/2); write another by implementing [Transport] and
+// registering it with [workers.Registry.RegisterRemote].
+//
+// Worker authors do not need this package: a binding to a remote worker is
+// called exactly as a local one.
+package transport
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+)
+
+// A Transport carries invocations to a worker that runs in another process,
+// so that bindings to it work unchanged.
+type Transport interface {
+	// Call runs one RPC call remotely and returns its result, decoded into
+	// call.Result when that is set.
+	Call(ctx context.Context, call *Call) (any, error)
+	// Fetch sends req to the remote worker's Fetch.
+	Fetch(ctx context.Context, call *Call, req *http.Request) (*http.Response, error)
+}
+
+// Call is one invocation as a [Transport] carries it.
+type Call struct {
+	Service    string       // the service name the caller bound to
+	Entrypoint string       // "" for the default entrypoint
+	Method     string       // "" for Fetch
+	Args       []any        // as the caller passed them
+	Props      any          // the binding's props
+	Depth      int          // this invocation's depth in its call chain
+	Result     reflect.Type // the result type the caller wants (workers.Call), or nil for any
+}
+
+// A Dialer makes the Transport for a service that a configuration file
+// places at an address (a service binding's address key).
+type Dialer func(service, address string) (Transport, error)
+
+// MethodInfo describes an RPC method, for a transport's serving side that
+// decodes arguments straight into their parameter types.
+type MethodInfo struct {
+	Name     string
+	Params   []reflect.Type // after an optional context; the last is a slice when Variadic
+	Variadic bool
+	Result   reflect.Type // nil when the method returns no value
+}
+
+type depthKey struct{}
+
+// WithDepth returns a context in which calls count as made by an invocation
+// at the given depth of its call chain. A transport's serving side uses it
+// so that the depth limit spans processes.
+func WithDepth(ctx context.Context, depth int) context.Context {
+	return context.WithValue(ctx, depthKey{}, max(depth, 0))
+}
+
+// Depth returns the depth WithDepth put in ctx, or 0.
+func Depth(ctx context.Context) int {
+	d, _ := ctx.Value(depthKey{}).(int)
+	return d
+}
