@@ -8,8 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 
+	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/wrangler"
 	"github.com/seed-29c11ff2/workers/transport"
 )
@@ -188,37 +188,12 @@ func (r *Registry) dialRemote(file string, s ServiceConfig) error {
 	return r.RegisterRemote(s.Service, t)
 }
 
-// A D1Driver opens the SQLite files of D1 databases for
-// [Registry.RegisterConfig]. Package d1 registers one when it is imported,
-// as a database/sql driver does.
-type D1Driver interface {
-	// Open opens or creates the database file.
-	Open(file string) (io.Closer, error)
-	// Migrate applies the migrations in dir to db, each once.
-	Migrate(db io.Closer, dir string, cfg D1DatabaseConfig) error
-}
-
-var (
-	d1Mu     sync.RWMutex
-	d1Driver D1Driver
-)
-
-// RegisterD1Driver installs the driver [Registry.RegisterConfig] uses for
-// d1_databases. Package d1 calls it from an init function.
-func RegisterD1Driver(d D1Driver) {
-	d1Mu.Lock()
-	defer d1Mu.Unlock()
-	d1Driver = d
-}
-
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // openD1 opens (or shares, when another config of this registry opened the
 // same file) the database of one d1_databases entry.
 func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
-	d1Mu.RLock()
-	driver := d1Driver
-	d1Mu.RUnlock()
+	driver := link.D1()
 	if driver == nil {
 		return nil, errors.New(`D1 is not linked in: import _ "github.com/seed-29c11ff2/workers/d1"`)
 	}
@@ -249,7 +224,7 @@ func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
 	// Migrate a shared handle too: each config brings its own migrations
 	// dir, and applying a dir twice applies nothing the second time.
 	if migrations != "" {
-		if err := driver.Migrate(c, migrations, d); err != nil {
+		if err := driver.Migrate(c, migrations, d.MigrationsTable); err != nil {
 			r.release(c)
 			return nil, err
 		}
@@ -259,7 +234,7 @@ func (r *Registry) openD1(cfg *Config, d D1DatabaseConfig) (io.Closer, error) {
 
 // openShared opens file, or shares the handle another config of this
 // registry opened.
-func (r *Registry) openShared(driver D1Driver, file string) (io.Closer, error) {
+func (r *Registry) openShared(driver link.D1Driver, file string) (io.Closer, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if db, ok := r.databases[file]; ok {

@@ -5,22 +5,22 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/internal/link"
 )
 
 // Importing d1 lets workers.Registry.RegisterConfig open the databases a
 // wrangler file declares, as importing a driver lets database/sql open it.
 func init() {
-	workers.RegisterD1Driver(configDriver{})
+	link.RegisterD1(configDriver{})
 }
 
 type configDriver struct{}
 
 func (configDriver) Open(file string) (io.Closer, error) { return Open(file) }
 
-func (configDriver) Migrate(db io.Closer, dir string, cfg workers.D1DatabaseConfig) error {
-	if cfg.MigrationsTable != "" && cfg.MigrationsTable != MigrationsTable {
-		return fmt.Errorf("migrations_table %q: only %q is supported", cfg.MigrationsTable, MigrationsTable)
+func (configDriver) Migrate(db io.Closer, dir, table string) error {
+	if table != "" && table != MigrationsTable {
+		return fmt.Errorf("migrations_table %q: only %q is supported", table, MigrationsTable)
 	}
 	d, ok := db.(*Database)
 	if !ok {

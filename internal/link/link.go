@@ -10,8 +10,10 @@ package link
 
 import (
 	"context"
+	"io"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/seed-29c11ff2/workers/internal/shim"
 	"github.com/seed-29c11ff2/workers/transport"
@@ -67,3 +69,27 @@ const (
 	Construct        // through Invoke, which runs a NewFunc constructor
 	Remote           // through Binding.Call: not a local worker of the client's type
 )
+
+// A D1Driver opens the SQLite files of D1 databases for
+// workers.Registry.RegisterConfig. Package d1 registers one when it is
+// imported, as a database/sql driver does.
+type D1Driver interface {
+	// Open opens or creates the database file.
+	Open(file string) (io.Closer, error)
+	// Migrate applies the migrations in dir to db, each once, recording
+	// them in the table named (or the default table, for "").
+	Migrate(db io.Closer, dir, table string) error
+}
+
+var d1 atomic.Pointer[D1Driver]
+
+// RegisterD1 installs the D1 driver.
+func RegisterD1(d D1Driver) { d1.Store(&d) }
+
+// D1 returns the D1 driver, or nil when package d1 is not linked in.
+func D1() D1Driver {
+	if d := d1.Load(); d != nil {
+		return *d
+	}
+	return nil
+}
