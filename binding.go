@@ -26,7 +26,7 @@ type Binding struct {
 
 // copier copies values across every invocation: Bindings and contexts are
 // references, not data.
-var copier = clone.New(reflect.TypeFor[*Binding](), reflect.TypeFor[context.Context]())
+var copier = clone.New(reflect.TypeFor[*Binding](), reflect.TypeFor[context.Context](), reflect.TypeFor[*Stub]())
 
 // Target returns the service binding this Binding calls through.
 func (b *Binding) Target() Service {
@@ -73,7 +73,7 @@ func (b *Binding) Call(ctx context.Context, method string, args ...any) (any, er
 func (b *Binding) call(ctx context.Context, name string, args []any, result reflect.Type) (any, error) {
 	if b != nil {
 		// Only a local method is ever remembered, and only once resolved.
-		if m := b.last.Load(); m != nil && m.Name == name {
+		if m := b.last.Load(); m != nil && m.Name == name && (result == nil || result == m.Result && !m.RefOut) {
 			return b.reg.invoke(ctx, b, b.ep.Load(), m, args)
 		}
 	}
@@ -87,6 +87,9 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 	}
 	m, err := ep.method(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkResult(ep, m, result); err != nil {
 		return nil, err
 	}
 	b.last.Store(m)

@@ -72,7 +72,7 @@ func beginGenerated(ctx context.Context, b *Binding, method string, worker any) 
 		return link.Invocation{}, nil, link.Construct, nil
 	}
 	var inv link.Invocation
-	if err := b.reg.open(ctx, b, ep, method, &inv); err != nil {
+	if err := b.reg.open(ctx, b.svc.Props, ep, method, &inv); err != nil {
 		return link.Invocation{}, nil, link.Direct, err
 	}
 	return inv, ep.worker.env, link.Direct, nil
@@ -82,6 +82,7 @@ func beginGenerated(ctx context.Context, b *Binding, method string, worker any) 
 // panic of the callee.
 func endGenerated(inv link.Invocation, method string, panicked any) error {
 	ep := inv.Entry.(*entrypoint)
+	inv.Held.End()
 	ep.track.done()
 	if panicked != nil {
 		return ep.panicked(method, panicked)

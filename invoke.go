@@ -33,7 +33,7 @@ func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method
 	} else {
 		c = new(Ctx)
 	}
-	if err := r.open(ctx, b, ep, method, &c.inv); err != nil {
+	if err := r.open(ctx, b.svc.Props, ep, method, &c.inv); err != nil {
 		return nil, nil, err
 	}
 	return c, inst, nil
@@ -43,7 +43,7 @@ func (r *Registry) begin(ctx context.Context, b *Binding, ep *entrypoint, method
 // and fills inv, the callee's Ctx's, which must then end. It keeps no
 // reference to inv. Everything but the checks is out of line: a small
 // frame is a fast call.
-func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method string, inv *link.Invocation) error {
+func (r *Registry) open(ctx context.Context, props any, ep *entrypoint, method string, inv *link.Invocation) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -61,8 +61,8 @@ func (r *Registry) open(ctx context.Context, b *Binding, ep *entrypoint, method 
 		return newError(ErrClosed, "%s %s: the registry is closed", ep.display, what(method))
 	}
 	inv.Parent, inv.Entry, inv.Depth = ctx, ep, int16(depth)
-	if b.svc.Props != nil {
-		return r.openProps(b, ep, inv, method)
+	if props != nil {
+		return r.openProps(props, ep, inv, method)
 	}
 	return nil
 }
@@ -75,9 +75,9 @@ func (r *Registry) refuse(ctx context.Context, ep *entrypoint, method string) er
 	return newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
 }
 
-// openProps gives the opened invocation inv its own copy of b's props.
-func (r *Registry) openProps(b *Binding, ep *entrypoint, inv *link.Invocation, method string) error {
-	p, err := copier.Copy(b.svc.Props)
+// openProps gives the opened invocation inv its own copy of props.
+func (r *Registry) openProps(props any, ep *entrypoint, inv *link.Invocation, method string) error {
+	p, err := copier.Copy(props)
 	if err != nil {
 		ep.track.done()
 		*inv = link.Invocation{}
@@ -88,7 +88,10 @@ func (r *Registry) openProps(b *Binding, ep *entrypoint, inv *link.Invocation, m
 }
 
 // end closes an invocation that open opened.
-func (c *Ctx) end() { c.entry().track.done() }
+func (c *Ctx) end() {
+	c.inv.Held.End()
+	c.entry().track.done()
+}
 
 // instance returns the fresh receiver of the invocation c, a *T with Env
 // and Ctx filled: made, when begin made it, else made now. It may run user
@@ -139,10 +142,14 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 		return r.invokeReflect(ctx, b, ep, m, args)
 	}
 	var in shim.Args
+	var sc *link.Scope
 	if m.AllPlain && len(args) <= 2 && asIs(args, m.Params) {
 		in = shim.Two(args) // the common call: nothing to convert or copy
-	} else if in, err = ep.arguments(m, args); err != nil {
+	} else if in, sc, err = ep.arguments(m, args); err != nil {
 		return nil, err
+	}
+	if sc != nil {
+		defer sc.End() // after the method returns, not before
 	}
 	c, inst, err := r.begin(ctx, b, ep, m.Name)
 	if err != nil {
@@ -156,7 +163,7 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 	if err != nil || m.Result == nil {
 		return nil, err
 	}
-	return ep.result(m, res)
+	return ep.result(ctx, m, res)
 }
 
 // invokeReflect is invoke for a method of an uncommon shape, called with
@@ -164,9 +171,12 @@ func (r *Registry) invoke(ctx context.Context, b *Binding, ep *entrypoint, m *me
 // the reflective arguments in invoke's frame cost the common call about
 // 10% (interleaved runs of both builds).
 func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint, m *method.Method, args []any) (out any, err error) {
-	in, err := ep.reflectArguments(m, args)
+	in, sc, err := ep.reflectArguments(m, args)
 	if err != nil {
 		return nil, err
+	}
+	if sc != nil {
+		defer sc.End()
 	}
 	c, inst, err := r.begin(ctx, b, ep, m.Name)
 	if err != nil {
@@ -176,12 +186,12 @@ func (r *Registry) invokeReflect(ctx context.Context, b *Binding, ep *entrypoint
 	if inst, err = ep.instance(c, inst); err != nil {
 		return nil, err
 	}
-	return ep.callReflect(c, m, inst, in)
+	return ep.callReflect(ctx, c, m, inst, in)
 }
 
 // callReflect calls m on inst with reflect.Value.Call; in holds the
 // arguments after the receiver and the context.
-func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, inst any, in []reflect.Value) (any, error) {
+func (ep *entrypoint) callReflect(ctx context.Context, c *Ctx, m *method.Method, inst any, in []reflect.Value) (any, error) {
 	in[0] = reflect.ValueOf(inst)
 	if m.Ctx {
 		in[1] = reflect.ValueOf(c)
@@ -195,14 +205,18 @@ func (ep *entrypoint) callReflect(c *Ctx, m *method.Method, inst any, in []refle
 	if m.Result == nil {
 		return nil, nil
 	}
-	return ep.result(m, res[0].Interface())
+	return ep.result(ctx, m, res[0].Interface())
 }
 
-// result makes the result of a call the caller's: copied, so the caller
-// cannot reach the callee's data, unless it needs no copy.
-func (ep *entrypoint) result(m *method.Method, res any) (any, error) {
+// result makes the result of a call the caller's, whose context is ctx:
+// copied, so the caller cannot reach the callee's data, unless it needs no
+// copy; a target or a stub becomes the caller's own Stub.
+func (ep *entrypoint) result(ctx context.Context, m *method.Method, res any) (any, error) {
 	if m.PlainOut {
 		return res, nil
+	}
+	if s, ok := ep.swapResult(ctx, res); ok {
+		return s, nil
 	}
 	out, err := copier.Copy(res)
 	if err != nil {
@@ -227,8 +241,15 @@ func (ep *entrypoint) checkCount(m *method.Method, n int) error {
 	return newError(ErrInvalidArgument, "%s method %s: got %d arguments, want %s", ep.display, m.Signature(), n, want)
 }
 
-// argument converts and copies argument i for parameter type pt.
-func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type) (reflect.Value, error) {
+// argument converts and copies argument i for parameter type pt; one that
+// crosses by reference becomes a Stub held by *sc.
+func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type, sc **link.Scope) (reflect.Value, error) {
+	if v, ok, err := ep.swapArg(m, i, a, pt, sc); ok {
+		return v, err
+	}
+	if pt != stubType && isTarget(pt) {
+		return reflect.Value{}, newError(ErrInvalidArgument, "%s method %s: argument %d: parameter type %s is an RpcTarget, which crosses by reference: declare it as *workers.Stub (or any, or workers.Caller)", ep.display, m.Signature(), i, pt)
+	}
 	v, err := clone.Convert(a, pt)
 	if err == nil {
 		v, err = copier.CopyValue(v)
@@ -251,7 +272,7 @@ func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type) 
 func markPlain(t *method.Table) {
 	plain := func(t reflect.Type) bool {
 		needs, ok := copier.NeedsCopy(t)
-		return ok && !needs
+		return ok && !needs && !holdsStub(t) && !isTarget(t)
 	}
 	for _, m := range t.Methods {
 		m.Plain = make([]bool, len(m.Params))
@@ -264,6 +285,7 @@ func markPlain(t *method.Table) {
 			m.AllPlain = m.AllPlain && m.Plain[i]
 		}
 		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && plain(m.Result)
+		m.RefOut = m.Result != nil && (m.Result == stubType || isTarget(m.Result))
 	}
 }
 
@@ -282,45 +304,49 @@ func asIs(args []any, params []reflect.Type) bool {
 }
 
 // arguments prepares arguments for a Fast method: each converted to its
-// parameter's type and copied, unless it needs neither.
-func (ep *entrypoint) arguments(m *method.Method, args []any) (shim.Args, error) {
+// parameter's type and copied, unless it needs neither. The references it
+// makes for the callee are in sc (nil when none), for the caller to release
+// when the method returns.
+func (ep *entrypoint) arguments(m *method.Method, args []any) (in shim.Args, sc *link.Scope, err error) {
 	if err := ep.checkCount(m, len(args)); err != nil {
-		return shim.Args{}, err
+		return shim.Args{}, nil, err
 	}
-	in := shim.MakeArgs(len(args))
+	in = shim.MakeArgs(len(args))
 	for i, a := range args {
 		pt, plain := m.Param(i)
 		if plain && a != nil && reflect.TypeOf(a) == pt {
 			in.Set(i, a)
 			continue
 		}
-		v, err := ep.argument(m, i, a, pt)
+		v, err := ep.argument(m, i, a, pt, &sc)
 		if err != nil {
-			return shim.Args{}, err
+			sc.End()
+			return shim.Args{}, nil, err
 		}
 		in.Set(i, v.Interface())
 	}
-	return in, nil
+	return in, sc, nil
 }
 
 // reflectArguments prepares arguments for reflect.Value.Call, leaving in[0]
 // for the receiver and, when the method takes one, in[1] for the context.
-func (ep *entrypoint) reflectArguments(m *method.Method, args []any) ([]reflect.Value, error) {
+func (ep *entrypoint) reflectArguments(m *method.Method, args []any) (in []reflect.Value, sc *link.Scope, err error) {
 	if err := ep.checkCount(m, len(args)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	lead := 1
 	if m.Ctx {
 		lead = 2
 	}
-	in := make([]reflect.Value, lead+len(args))
+	in = make([]reflect.Value, lead+len(args))
 	for i, a := range args {
 		pt, _ := m.Param(i)
-		v, err := ep.argument(m, i, a, pt)
+		v, err := ep.argument(m, i, a, pt, &sc)
 		if err != nil {
-			return nil, err
+			sc.End()
+			return nil, nil, err
 		}
 		in[lead+i] = v
 	}
-	return in, nil
+	return in, sc, nil
 }

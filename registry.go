@@ -49,6 +49,9 @@ type Registry struct {
 	workers   map[string]*worker
 	closers   []io.Closer          // bindings the registry opened, closed by Close
 	databases map[string]*sharedDB // D1 files opened by RegisterConfig, by path
+
+	exportsMu sync.Mutex
+	exports   map[any]*stubRef // RpcTargets of this registry that stubs refer to, by object
 }
 
 type worker struct {
@@ -162,7 +165,10 @@ var (
 // excludedFor adds to excluded the methods t gets by embedding a type of the
 // standard library (a sync.Mutex's Lock, a bytes.Buffer's Write): those are
 // not the worker's RPC surface. Methods of the user's own embedded types stay.
-func excludedFor(t reflect.Type) map[string]bool {
+func excludedFor(t reflect.Type) map[string]bool { return excludedFrom(t, excluded) }
+
+// excludedFrom is excludedFor with another base set, for RPC targets.
+func excludedFrom(t reflect.Type, base map[string]bool) map[string]bool {
 	var out map[string]bool
 	seen := map[reflect.Type]bool{}
 	level := []reflect.Type{t}
@@ -189,7 +195,7 @@ func excludedFor(t reflect.Type) map[string]bool {
 					continue
 				}
 				if out == nil {
-					out = maps.Clone(excluded)
+					out = maps.Clone(base)
 				}
 				ms := reflect.PointerTo(et)
 				if et.Kind() == reflect.Interface {
@@ -203,7 +209,7 @@ func excludedFor(t reflect.Type) map[string]bool {
 		level = next
 	}
 	if out == nil {
-		return excluded
+		return base
 	}
 	return out
 }
@@ -346,6 +352,7 @@ func (r *Registry) Close(ctx context.Context) error {
 		}
 	}
 	r.stop()
+	r.releaseExports()
 	r.mu.Lock()
 	closers := r.closers
 	r.closers = nil

@@ -69,10 +69,16 @@ func (s *Stub) Call(ctx context.Context, method string, args ...any) (any, error
 }
 
 func (s *Stub) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
-	if s == nil || s.ref == nil || s.closed.Load() {
+	if !s.live() {
 		return nil, errDisposed(s, method)
 	}
 	return s.ref.target.call(ctx, method, args, result)
+}
+
+// live reports whether s may still be used: it is not closed, and its
+// target was not revoked (by Registry.Close, or the end of a session).
+func (s *Stub) live() bool {
+	return s != nil && s.ref != nil && !s.closed.Load() && s.ref.refs.Load() > 0
 }
 
 // Dup returns a second reference to the object s refers to, released on its
@@ -82,15 +88,33 @@ func (s *Stub) Dup() *Stub {
 	if s == nil || s.ref == nil {
 		return released(nil)
 	}
+	if s.closed.Load() {
+		return released(s.ref)
+	}
+	if d := s.ref.dup(); d != nil {
+		return d
+	}
+	return released(s.ref)
+}
+
+// dup returns a new reference, or nil once the last one was released.
+func (ref *stubRef) dup() *Stub {
 	for {
-		n := s.ref.refs.Load()
-		if n <= 0 || s.closed.Load() {
-			return released(s.ref)
+		n := ref.refs.Load()
+		if n <= 0 {
+			return nil
 		}
-		if s.ref.refs.CompareAndSwap(n, n+1) {
-			return &Stub{ref: s.ref}
+		if ref.refs.CompareAndSwap(n, n+1) {
+			return &Stub{ref: ref}
 		}
 	}
+}
+
+// revoke releases the target now, whatever references are left: they fail
+// with ErrDisposed from then on.
+func (ref *stubRef) revoke() {
+	ref.refs.Store(0)
+	ref.once.Do(ref.target.release)
 }
 
 // Close releases this reference. When it was the last one, the object's
@@ -100,7 +124,7 @@ func (s *Stub) Close() error {
 	if s == nil || s.ref == nil || !s.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if s.ref.refs.Add(-1) == 0 {
+	if s.ref.refs.Add(-1) <= 0 {
 		s.ref.once.Do(s.ref.target.release)
 	}
 	return nil
@@ -128,34 +152,3 @@ func released(ref *stubRef) *Stub {
 	return s
 }
 
-// scope collects the references an invocation or a session holds, to
-// release them when it ends.
-type scope struct {
-	mu    sync.Mutex
-	stubs []*Stub
-	done  bool
-}
-
-// add hands s to the scope, or releases it at once when the scope has
-// ended.
-func (sc *scope) add(s *Stub) {
-	sc.mu.Lock()
-	if sc.done {
-		sc.mu.Unlock()
-		s.Close()
-		return
-	}
-	sc.stubs = append(sc.stubs, s)
-	sc.mu.Unlock()
-}
-
-// end releases every reference the scope holds.
-func (sc *scope) end() {
-	sc.mu.Lock()
-	stubs := sc.stubs
-	sc.stubs, sc.done = nil, true
-	sc.mu.Unlock()
-	for _, s := range stubs {
-		s.Close()
-	}
-}

@@ -40,6 +40,9 @@ func Nilable(t reflect.Type) bool {
 	return false
 }
 
+// IsNumber reports whether k is an integer or floating-point kind.
+func IsNumber(k reflect.Kind) bool { return isNumber(k) }
+
 func isNumber(k reflect.Kind) bool {
 	return isInt(k) || isUint(k) || isFloat(k)
 }

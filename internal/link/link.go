@@ -48,7 +48,43 @@ type Hooks[B, C, E any] struct {
 type Invocation struct {
 	Parent context.Context // the caller's context, with props when there are some
 	Entry  any             // the callee, a *workers.entrypoint; nil outside an invocation
+	Held   *Scope          // references the invocation received as results, released when it ends
 	Depth  int16           // in the call chain
+}
+
+// A Scope holds references (stubs) to release together: those an
+// invocation received, or those a call's arguments made. The zero Scope is
+// ready to use.
+type Scope struct {
+	mu      sync.Mutex
+	closers []io.Closer
+	done    bool
+}
+
+// Add hands c to the scope, or closes it at once when the scope has ended.
+func (s *Scope) Add(c io.Closer) {
+	s.mu.Lock()
+	if s.done {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.closers = append(s.closers, c)
+	s.mu.Unlock()
+}
+
+// End closes everything the scope holds; later Adds close at once.
+func (s *Scope) End() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	closers := s.closers
+	s.closers, s.done = nil, true
+	s.mu.Unlock()
+	for _, c := range closers {
+		c.Close()
+	}
 }
 
 // Runtime is the *Hooks that package workers set.

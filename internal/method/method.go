@@ -33,6 +33,7 @@ type Method struct {
 	Plain    []bool       // per parameter: its values need no copy
 	AllPlain bool         // no parameter needs a copy, and none is variadic
 	PlainOut bool         // the result needs no copy
+	RefOut   bool         // the result crosses by reference (an RpcTarget or a stub)
 }
 
 // Param returns the type of argument i (the element type for the variadic

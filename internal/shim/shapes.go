@@ -7,1989 +7,1527 @@ import "context"
 func forShape[P any](fn any) Func {
 	switch f := fn.(type) {
 	case func(P):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			f(recv.(P))
-			return nil, nil
-		}
+		return call0[P](f)
 	case func(P) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return nil, f(recv.(P))
-		}
+		return call0E[P](f)
 	case func(P) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P)), nil
-		}
+		return call0R[P, int](f)
 	case func(P) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P))
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call0RE[P, int](f)
 	case func(P) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P)), nil
-		}
+		return call0R[P, int64](f)
 	case func(P) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P))
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call0RE[P, int64](f)
 	case func(P) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P)), nil
-		}
+		return call0R[P, float64](f)
 	case func(P) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P))
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call0RE[P, float64](f)
 	case func(P) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P)), nil
-		}
+		return call0R[P, string](f)
 	case func(P) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P))
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call0RE[P, string](f)
 	case func(P) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P)), nil
-		}
+		return call0R[P, bool](f)
 	case func(P) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P))
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call0RE[P, bool](f)
 	case func(P) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P)), nil
-		}
+		return call0R[P, any](f)
 	case func(P) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P))
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call0RE[P, any](f)
 	case func(P, int):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			f(recv.(P), v0)
-			return nil, nil
-		}
+		return call1[P, int](f)
 	case func(P, int) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return nil, f(recv.(P), v0)
-		}
+		return call1E[P, int](f)
 	case func(P, int) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, int, int](f)
 	case func(P, int) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, int, int](f)
 	case func(P, int) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, int, int64](f)
 	case func(P, int) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, int, int64](f)
 	case func(P, int) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, int, float64](f)
 	case func(P, int) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, int, float64](f)
 	case func(P, int) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, int, string](f)
 	case func(P, int) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, int, string](f)
 	case func(P, int) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, int, bool](f)
 	case func(P, int) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, int, bool](f)
 	case func(P, int) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, int, any](f)
 	case func(P, int) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, int, any](f)
 	case func(P, int, int):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			f(recv.(P), v0, v1)
-			return nil, nil
-		}
+		return call2[P, int, int](f)
 	case func(P, int, int) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return nil, f(recv.(P), v0, v1)
-		}
+		return call2E[P, int, int](f)
 	case func(P, int, int) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int, int, int](f)
 	case func(P, int, int) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int, int, int](f)
 	case func(P, int, int) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int, int, int64](f)
 	case func(P, int, int) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int, int, int64](f)
 	case func(P, int, int) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int, int, float64](f)
 	case func(P, int, int) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int, int, float64](f)
 	case func(P, int, int) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int, int, string](f)
 	case func(P, int, int) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int, int, string](f)
 	case func(P, int, int) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int, int, bool](f)
 	case func(P, int, int) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int, int, bool](f)
 	case func(P, int, int) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int, int, any](f)
 	case func(P, int, int) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int, int, any](f)
 	case func(P, int64, int64):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			f(recv.(P), v0, v1)
-			return nil, nil
-		}
+		return call2[P, int64, int64](f)
 	case func(P, int64, int64) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return nil, f(recv.(P), v0, v1)
-		}
+		return call2E[P, int64, int64](f)
 	case func(P, int64, int64) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int64, int64, int](f)
 	case func(P, int64, int64) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int64, int64, int](f)
 	case func(P, int64, int64) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int64, int64, int64](f)
 	case func(P, int64, int64) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int64, int64, int64](f)
 	case func(P, int64, int64) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int64, int64, float64](f)
 	case func(P, int64, int64) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int64, int64, float64](f)
 	case func(P, int64, int64) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int64, int64, string](f)
 	case func(P, int64, int64) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int64, int64, string](f)
 	case func(P, int64, int64) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int64, int64, bool](f)
 	case func(P, int64, int64) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int64, int64, bool](f)
 	case func(P, int64, int64) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, int64, int64, any](f)
 	case func(P, int64, int64) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, int64, int64, any](f)
 	case func(P, float64):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			f(recv.(P), v0)
-			return nil, nil
-		}
+		return call1[P, float64](f)
 	case func(P, float64) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return nil, f(recv.(P), v0)
-		}
+		return call1E[P, float64](f)
 	case func(P, float64) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, float64, int](f)
 	case func(P, float64) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, float64, int](f)
 	case func(P, float64) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, float64, int64](f)
 	case func(P, float64) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, float64, int64](f)
 	case func(P, float64) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, float64, float64](f)
 	case func(P, float64) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, float64, float64](f)
 	case func(P, float64) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, float64, string](f)
 	case func(P, float64) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, float64, string](f)
 	case func(P, float64) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, float64, bool](f)
 	case func(P, float64) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, float64, bool](f)
 	case func(P, float64) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, float64, any](f)
 	case func(P, float64) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, float64, any](f)
 	case func(P, float64, float64):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			f(recv.(P), v0, v1)
-			return nil, nil
-		}
+		return call2[P, float64, float64](f)
 	case func(P, float64, float64) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return nil, f(recv.(P), v0, v1)
-		}
+		return call2E[P, float64, float64](f)
 	case func(P, float64, float64) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, float64, float64, int](f)
 	case func(P, float64, float64) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, float64, float64, int](f)
 	case func(P, float64, float64) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, float64, float64, int64](f)
 	case func(P, float64, float64) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, float64, float64, int64](f)
 	case func(P, float64, float64) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, float64, float64, float64](f)
 	case func(P, float64, float64) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, float64, float64, float64](f)
 	case func(P, float64, float64) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, float64, float64, string](f)
 	case func(P, float64, float64) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, float64, float64, string](f)
 	case func(P, float64, float64) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, float64, float64, bool](f)
 	case func(P, float64, float64) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, float64, float64, bool](f)
 	case func(P, float64, float64) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, float64, float64, any](f)
 	case func(P, float64, float64) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, float64, float64, any](f)
 	case func(P, string):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			f(recv.(P), v0)
-			return nil, nil
-		}
+		return call1[P, string](f)
 	case func(P, string) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return nil, f(recv.(P), v0)
-		}
+		return call1E[P, string](f)
 	case func(P, string) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, string, int](f)
 	case func(P, string) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, string, int](f)
 	case func(P, string) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, string, int64](f)
 	case func(P, string) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, string, int64](f)
 	case func(P, string) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, string, float64](f)
 	case func(P, string) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, string, float64](f)
 	case func(P, string) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, string, string](f)
 	case func(P, string) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, string, string](f)
 	case func(P, string) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, string, bool](f)
 	case func(P, string) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, string, bool](f)
 	case func(P, string) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, string, any](f)
 	case func(P, string) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, string, any](f)
 	case func(P, string, string):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			f(recv.(P), v0, v1)
-			return nil, nil
-		}
+		return call2[P, string, string](f)
 	case func(P, string, string) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return nil, f(recv.(P), v0, v1)
-		}
+		return call2E[P, string, string](f)
 	case func(P, string, string) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, string, string, int](f)
 	case func(P, string, string) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, string, string, int](f)
 	case func(P, string, string) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, string, string, int64](f)
 	case func(P, string, string) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, string, string, int64](f)
 	case func(P, string, string) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, string, string, float64](f)
 	case func(P, string, string) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, string, string, float64](f)
 	case func(P, string, string) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, string, string, string](f)
 	case func(P, string, string) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, string, string, string](f)
 	case func(P, string, string) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, string, string, bool](f)
 	case func(P, string, string) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, string, string, bool](f)
 	case func(P, string, string) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), v0, v1), nil
-		}
+		return call2R[P, string, string, any](f)
 	case func(P, string, string) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call2RE[P, string, string, any](f)
 	case func(P, any):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			f(recv.(P), v0)
-			return nil, nil
-		}
+		return call1[P, any](f)
 	case func(P, any) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return nil, f(recv.(P), v0)
-		}
+		return call1E[P, any](f)
 	case func(P, any) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, any, int](f)
 	case func(P, any) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, any, int](f)
 	case func(P, any) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, any, int64](f)
 	case func(P, any) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, any, int64](f)
 	case func(P, any) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, any, float64](f)
 	case func(P, any) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, any, float64](f)
 	case func(P, any) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, any, string](f)
 	case func(P, any) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, any, string](f)
 	case func(P, any) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, any, bool](f)
 	case func(P, any) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, any, bool](f)
 	case func(P, any) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, any, any](f)
 	case func(P, any) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, any, any](f)
 	case func(P, []byte):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			f(recv.(P), v0)
-			return nil, nil
-		}
+		return call1[P, []byte](f)
 	case func(P, []byte) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return nil, f(recv.(P), v0)
-		}
+		return call1E[P, []byte](f)
 	case func(P, []byte) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, []byte, int](f)
 	case func(P, []byte) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, []byte, int](f)
 	case func(P, []byte) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, []byte, int64](f)
 	case func(P, []byte) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, []byte, int64](f)
 	case func(P, []byte) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, []byte, float64](f)
 	case func(P, []byte) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, []byte, float64](f)
 	case func(P, []byte) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, []byte, string](f)
 	case func(P, []byte) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, []byte, string](f)
 	case func(P, []byte) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, []byte, bool](f)
 	case func(P, []byte) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, []byte, bool](f)
 	case func(P, []byte) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), v0), nil
-		}
+		return call1R[P, []byte, any](f)
 	case func(P, []byte) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return call1RE[P, []byte, any](f)
 	case func(P, context.Context):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			f(recv.(P), ctx)
-			return nil, nil
-		}
+		return callCtx0[P](f)
 	case func(P, context.Context) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return nil, f(recv.(P), ctx)
-		}
+		return callCtx0E[P](f)
 	case func(P, context.Context) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P), ctx), nil
-		}
+		return callCtx0R[P, int](f)
 	case func(P, context.Context) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P), ctx)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx0RE[P, int](f)
 	case func(P, context.Context) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P), ctx), nil
-		}
+		return callCtx0R[P, int64](f)
 	case func(P, context.Context) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P), ctx)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx0RE[P, int64](f)
 	case func(P, context.Context) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P), ctx), nil
-		}
+		return callCtx0R[P, float64](f)
 	case func(P, context.Context) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P), ctx)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx0RE[P, float64](f)
 	case func(P, context.Context) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P), ctx), nil
-		}
+		return callCtx0R[P, string](f)
 	case func(P, context.Context) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P), ctx)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx0RE[P, string](f)
 	case func(P, context.Context) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P), ctx), nil
-		}
+		return callCtx0R[P, bool](f)
 	case func(P, context.Context) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P), ctx)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx0RE[P, bool](f)
 	case func(P, context.Context) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			return f(recv.(P), ctx), nil
-		}
+		return callCtx0R[P, any](f)
 	case func(P, context.Context) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			r, err := f(recv.(P), ctx)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx0RE[P, any](f)
 	case func(P, context.Context, int):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			f(recv.(P), ctx, v0)
-			return nil, nil
-		}
+		return callCtx1[P, int](f)
 	case func(P, context.Context, int) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return nil, f(recv.(P), ctx, v0)
-		}
+		return callCtx1E[P, int](f)
 	case func(P, context.Context, int) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, int, int](f)
 	case func(P, context.Context, int) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, int, int](f)
 	case func(P, context.Context, int) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, int, int64](f)
 	case func(P, context.Context, int) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, int, int64](f)
 	case func(P, context.Context, int) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, int, float64](f)
 	case func(P, context.Context, int) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, int, float64](f)
 	case func(P, context.Context, int) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, int, string](f)
 	case func(P, context.Context, int) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, int, string](f)
 	case func(P, context.Context, int) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, int, bool](f)
 	case func(P, context.Context, int) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, int, bool](f)
 	case func(P, context.Context, int) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, int, any](f)
 	case func(P, context.Context, int) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, int, any](f)
 	case func(P, context.Context, int, int):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			f(recv.(P), ctx, v0, v1)
-			return nil, nil
-		}
+		return callCtx2[P, int, int](f)
 	case func(P, context.Context, int, int) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return nil, f(recv.(P), ctx, v0, v1)
-		}
+		return callCtx2E[P, int, int](f)
 	case func(P, context.Context, int, int) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int, int, int](f)
 	case func(P, context.Context, int, int) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int, int, int](f)
 	case func(P, context.Context, int, int) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int, int, int64](f)
 	case func(P, context.Context, int, int) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int, int, int64](f)
 	case func(P, context.Context, int, int) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int, int, float64](f)
 	case func(P, context.Context, int, int) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int, int, float64](f)
 	case func(P, context.Context, int, int) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int, int, string](f)
 	case func(P, context.Context, int, int) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int, int, string](f)
 	case func(P, context.Context, int, int) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int, int, bool](f)
 	case func(P, context.Context, int, int) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int, int, bool](f)
 	case func(P, context.Context, int, int) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int, int, any](f)
 	case func(P, context.Context, int, int) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int)
-			v1, _ := args.a1.(int)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int, int, any](f)
 	case func(P, context.Context, int64, int64):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			f(recv.(P), ctx, v0, v1)
-			return nil, nil
-		}
+		return callCtx2[P, int64, int64](f)
 	case func(P, context.Context, int64, int64) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return nil, f(recv.(P), ctx, v0, v1)
-		}
+		return callCtx2E[P, int64, int64](f)
 	case func(P, context.Context, int64, int64) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int64, int64, int](f)
 	case func(P, context.Context, int64, int64) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int64, int64, int](f)
 	case func(P, context.Context, int64, int64) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int64, int64, int64](f)
 	case func(P, context.Context, int64, int64) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int64, int64, int64](f)
 	case func(P, context.Context, int64, int64) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int64, int64, float64](f)
 	case func(P, context.Context, int64, int64) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int64, int64, float64](f)
 	case func(P, context.Context, int64, int64) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int64, int64, string](f)
 	case func(P, context.Context, int64, int64) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int64, int64, string](f)
 	case func(P, context.Context, int64, int64) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int64, int64, bool](f)
 	case func(P, context.Context, int64, int64) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int64, int64, bool](f)
 	case func(P, context.Context, int64, int64) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, int64, int64, any](f)
 	case func(P, context.Context, int64, int64) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(int64)
-			v1, _ := args.a1.(int64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, int64, int64, any](f)
 	case func(P, context.Context, float64):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			f(recv.(P), ctx, v0)
-			return nil, nil
-		}
+		return callCtx1[P, float64](f)
 	case func(P, context.Context, float64) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return nil, f(recv.(P), ctx, v0)
-		}
+		return callCtx1E[P, float64](f)
 	case func(P, context.Context, float64) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, float64, int](f)
 	case func(P, context.Context, float64) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, float64, int](f)
 	case func(P, context.Context, float64) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, float64, int64](f)
 	case func(P, context.Context, float64) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, float64, int64](f)
 	case func(P, context.Context, float64) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, float64, float64](f)
 	case func(P, context.Context, float64) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, float64, float64](f)
 	case func(P, context.Context, float64) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, float64, string](f)
 	case func(P, context.Context, float64) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, float64, string](f)
 	case func(P, context.Context, float64) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, float64, bool](f)
 	case func(P, context.Context, float64) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, float64, bool](f)
 	case func(P, context.Context, float64) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, float64, any](f)
 	case func(P, context.Context, float64) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, float64, any](f)
 	case func(P, context.Context, float64, float64):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			f(recv.(P), ctx, v0, v1)
-			return nil, nil
-		}
+		return callCtx2[P, float64, float64](f)
 	case func(P, context.Context, float64, float64) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return nil, f(recv.(P), ctx, v0, v1)
-		}
+		return callCtx2E[P, float64, float64](f)
 	case func(P, context.Context, float64, float64) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, float64, float64, int](f)
 	case func(P, context.Context, float64, float64) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, float64, float64, int](f)
 	case func(P, context.Context, float64, float64) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, float64, float64, int64](f)
 	case func(P, context.Context, float64, float64) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, float64, float64, int64](f)
 	case func(P, context.Context, float64, float64) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, float64, float64, float64](f)
 	case func(P, context.Context, float64, float64) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, float64, float64, float64](f)
 	case func(P, context.Context, float64, float64) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, float64, float64, string](f)
 	case func(P, context.Context, float64, float64) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, float64, float64, string](f)
 	case func(P, context.Context, float64, float64) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, float64, float64, bool](f)
 	case func(P, context.Context, float64, float64) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, float64, float64, bool](f)
 	case func(P, context.Context, float64, float64) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, float64, float64, any](f)
 	case func(P, context.Context, float64, float64) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(float64)
-			v1, _ := args.a1.(float64)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, float64, float64, any](f)
 	case func(P, context.Context, string):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			f(recv.(P), ctx, v0)
-			return nil, nil
-		}
+		return callCtx1[P, string](f)
 	case func(P, context.Context, string) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return nil, f(recv.(P), ctx, v0)
-		}
+		return callCtx1E[P, string](f)
 	case func(P, context.Context, string) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, string, int](f)
 	case func(P, context.Context, string) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, string, int](f)
 	case func(P, context.Context, string) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, string, int64](f)
 	case func(P, context.Context, string) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, string, int64](f)
 	case func(P, context.Context, string) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, string, float64](f)
 	case func(P, context.Context, string) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, string, float64](f)
 	case func(P, context.Context, string) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, string, string](f)
 	case func(P, context.Context, string) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, string, string](f)
 	case func(P, context.Context, string) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, string, bool](f)
 	case func(P, context.Context, string) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, string, bool](f)
 	case func(P, context.Context, string) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, string, any](f)
 	case func(P, context.Context, string) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, string, any](f)
 	case func(P, context.Context, string, string):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			f(recv.(P), ctx, v0, v1)
-			return nil, nil
-		}
+		return callCtx2[P, string, string](f)
 	case func(P, context.Context, string, string) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return nil, f(recv.(P), ctx, v0, v1)
-		}
+		return callCtx2E[P, string, string](f)
 	case func(P, context.Context, string, string) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, string, string, int](f)
 	case func(P, context.Context, string, string) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, string, string, int](f)
 	case func(P, context.Context, string, string) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, string, string, int64](f)
 	case func(P, context.Context, string, string) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, string, string, int64](f)
 	case func(P, context.Context, string, string) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, string, string, float64](f)
 	case func(P, context.Context, string, string) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, string, string, float64](f)
 	case func(P, context.Context, string, string) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, string, string, string](f)
 	case func(P, context.Context, string, string) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, string, string, string](f)
 	case func(P, context.Context, string, string) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, string, string, bool](f)
 	case func(P, context.Context, string, string) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, string, string, bool](f)
 	case func(P, context.Context, string, string) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			return f(recv.(P), ctx, v0, v1), nil
-		}
+		return callCtx2R[P, string, string, any](f)
 	case func(P, context.Context, string, string) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(string)
-			v1, _ := args.a1.(string)
-			r, err := f(recv.(P), ctx, v0, v1)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx2RE[P, string, string, any](f)
 	case func(P, context.Context, any):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			f(recv.(P), ctx, v0)
-			return nil, nil
-		}
+		return callCtx1[P, any](f)
 	case func(P, context.Context, any) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return nil, f(recv.(P), ctx, v0)
-		}
+		return callCtx1E[P, any](f)
 	case func(P, context.Context, any) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, any, int](f)
 	case func(P, context.Context, any) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, any, int](f)
 	case func(P, context.Context, any) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, any, int64](f)
 	case func(P, context.Context, any) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, any, int64](f)
 	case func(P, context.Context, any) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, any, float64](f)
 	case func(P, context.Context, any) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, any, float64](f)
 	case func(P, context.Context, any) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, any, string](f)
 	case func(P, context.Context, any) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, any, string](f)
 	case func(P, context.Context, any) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, any, bool](f)
 	case func(P, context.Context, any) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, any, bool](f)
 	case func(P, context.Context, any) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, any, any](f)
 	case func(P, context.Context, any) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.(any)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, any, any](f)
 	case func(P, context.Context, []byte):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			f(recv.(P), ctx, v0)
-			return nil, nil
-		}
+		return callCtx1[P, []byte](f)
 	case func(P, context.Context, []byte) error:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return nil, f(recv.(P), ctx, v0)
-		}
+		return callCtx1E[P, []byte](f)
 	case func(P, context.Context, []byte) int:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, []byte, int](f)
 	case func(P, context.Context, []byte) (int, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, []byte, int](f)
 	case func(P, context.Context, []byte) int64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, []byte, int64](f)
 	case func(P, context.Context, []byte) (int64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, []byte, int64](f)
 	case func(P, context.Context, []byte) float64:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, []byte, float64](f)
 	case func(P, context.Context, []byte) (float64, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, []byte, float64](f)
 	case func(P, context.Context, []byte) string:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, []byte, string](f)
 	case func(P, context.Context, []byte) (string, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, []byte, string](f)
 	case func(P, context.Context, []byte) bool:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, []byte, bool](f)
 	case func(P, context.Context, []byte) (bool, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, []byte, bool](f)
 	case func(P, context.Context, []byte) any:
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			return f(recv.(P), ctx, v0), nil
-		}
+		return callCtx1R[P, []byte, any](f)
 	case func(P, context.Context, []byte) (any, error):
-		return func(recv any, ctx context.Context, args Args) (any, error) {
-			v0, _ := args.a0.([]byte)
-			r, err := f(recv.(P), ctx, v0)
-			if err != nil {
-				return nil, err
-			}
-			return r, nil
-		}
+		return callCtx1RE[P, []byte, any](f)
 	}
 	return nil
+}
+
+func forBound(fn any) Func {
+	switch f := fn.(type) {
+	case func():
+		return bound0(f)
+	case func() error:
+		return bound0E(f)
+	case func() int:
+		return bound0R[int](f)
+	case func() (int, error):
+		return bound0RE[int](f)
+	case func() int64:
+		return bound0R[int64](f)
+	case func() (int64, error):
+		return bound0RE[int64](f)
+	case func() float64:
+		return bound0R[float64](f)
+	case func() (float64, error):
+		return bound0RE[float64](f)
+	case func() string:
+		return bound0R[string](f)
+	case func() (string, error):
+		return bound0RE[string](f)
+	case func() bool:
+		return bound0R[bool](f)
+	case func() (bool, error):
+		return bound0RE[bool](f)
+	case func() any:
+		return bound0R[any](f)
+	case func() (any, error):
+		return bound0RE[any](f)
+	case func(int):
+		return bound1[int](f)
+	case func(int) error:
+		return bound1E[int](f)
+	case func(int) int:
+		return bound1R[int, int](f)
+	case func(int) (int, error):
+		return bound1RE[int, int](f)
+	case func(int) int64:
+		return bound1R[int, int64](f)
+	case func(int) (int64, error):
+		return bound1RE[int, int64](f)
+	case func(int) float64:
+		return bound1R[int, float64](f)
+	case func(int) (float64, error):
+		return bound1RE[int, float64](f)
+	case func(int) string:
+		return bound1R[int, string](f)
+	case func(int) (string, error):
+		return bound1RE[int, string](f)
+	case func(int) bool:
+		return bound1R[int, bool](f)
+	case func(int) (bool, error):
+		return bound1RE[int, bool](f)
+	case func(int) any:
+		return bound1R[int, any](f)
+	case func(int) (any, error):
+		return bound1RE[int, any](f)
+	case func(int, int):
+		return bound2[int, int](f)
+	case func(int, int) error:
+		return bound2E[int, int](f)
+	case func(int, int) int:
+		return bound2R[int, int, int](f)
+	case func(int, int) (int, error):
+		return bound2RE[int, int, int](f)
+	case func(int, int) int64:
+		return bound2R[int, int, int64](f)
+	case func(int, int) (int64, error):
+		return bound2RE[int, int, int64](f)
+	case func(int, int) float64:
+		return bound2R[int, int, float64](f)
+	case func(int, int) (float64, error):
+		return bound2RE[int, int, float64](f)
+	case func(int, int) string:
+		return bound2R[int, int, string](f)
+	case func(int, int) (string, error):
+		return bound2RE[int, int, string](f)
+	case func(int, int) bool:
+		return bound2R[int, int, bool](f)
+	case func(int, int) (bool, error):
+		return bound2RE[int, int, bool](f)
+	case func(int, int) any:
+		return bound2R[int, int, any](f)
+	case func(int, int) (any, error):
+		return bound2RE[int, int, any](f)
+	case func(int64, int64):
+		return bound2[int64, int64](f)
+	case func(int64, int64) error:
+		return bound2E[int64, int64](f)
+	case func(int64, int64) int:
+		return bound2R[int64, int64, int](f)
+	case func(int64, int64) (int, error):
+		return bound2RE[int64, int64, int](f)
+	case func(int64, int64) int64:
+		return bound2R[int64, int64, int64](f)
+	case func(int64, int64) (int64, error):
+		return bound2RE[int64, int64, int64](f)
+	case func(int64, int64) float64:
+		return bound2R[int64, int64, float64](f)
+	case func(int64, int64) (float64, error):
+		return bound2RE[int64, int64, float64](f)
+	case func(int64, int64) string:
+		return bound2R[int64, int64, string](f)
+	case func(int64, int64) (string, error):
+		return bound2RE[int64, int64, string](f)
+	case func(int64, int64) bool:
+		return bound2R[int64, int64, bool](f)
+	case func(int64, int64) (bool, error):
+		return bound2RE[int64, int64, bool](f)
+	case func(int64, int64) any:
+		return bound2R[int64, int64, any](f)
+	case func(int64, int64) (any, error):
+		return bound2RE[int64, int64, any](f)
+	case func(float64):
+		return bound1[float64](f)
+	case func(float64) error:
+		return bound1E[float64](f)
+	case func(float64) int:
+		return bound1R[float64, int](f)
+	case func(float64) (int, error):
+		return bound1RE[float64, int](f)
+	case func(float64) int64:
+		return bound1R[float64, int64](f)
+	case func(float64) (int64, error):
+		return bound1RE[float64, int64](f)
+	case func(float64) float64:
+		return bound1R[float64, float64](f)
+	case func(float64) (float64, error):
+		return bound1RE[float64, float64](f)
+	case func(float64) string:
+		return bound1R[float64, string](f)
+	case func(float64) (string, error):
+		return bound1RE[float64, string](f)
+	case func(float64) bool:
+		return bound1R[float64, bool](f)
+	case func(float64) (bool, error):
+		return bound1RE[float64, bool](f)
+	case func(float64) any:
+		return bound1R[float64, any](f)
+	case func(float64) (any, error):
+		return bound1RE[float64, any](f)
+	case func(float64, float64):
+		return bound2[float64, float64](f)
+	case func(float64, float64) error:
+		return bound2E[float64, float64](f)
+	case func(float64, float64) int:
+		return bound2R[float64, float64, int](f)
+	case func(float64, float64) (int, error):
+		return bound2RE[float64, float64, int](f)
+	case func(float64, float64) int64:
+		return bound2R[float64, float64, int64](f)
+	case func(float64, float64) (int64, error):
+		return bound2RE[float64, float64, int64](f)
+	case func(float64, float64) float64:
+		return bound2R[float64, float64, float64](f)
+	case func(float64, float64) (float64, error):
+		return bound2RE[float64, float64, float64](f)
+	case func(float64, float64) string:
+		return bound2R[float64, float64, string](f)
+	case func(float64, float64) (string, error):
+		return bound2RE[float64, float64, string](f)
+	case func(float64, float64) bool:
+		return bound2R[float64, float64, bool](f)
+	case func(float64, float64) (bool, error):
+		return bound2RE[float64, float64, bool](f)
+	case func(float64, float64) any:
+		return bound2R[float64, float64, any](f)
+	case func(float64, float64) (any, error):
+		return bound2RE[float64, float64, any](f)
+	case func(string):
+		return bound1[string](f)
+	case func(string) error:
+		return bound1E[string](f)
+	case func(string) int:
+		return bound1R[string, int](f)
+	case func(string) (int, error):
+		return bound1RE[string, int](f)
+	case func(string) int64:
+		return bound1R[string, int64](f)
+	case func(string) (int64, error):
+		return bound1RE[string, int64](f)
+	case func(string) float64:
+		return bound1R[string, float64](f)
+	case func(string) (float64, error):
+		return bound1RE[string, float64](f)
+	case func(string) string:
+		return bound1R[string, string](f)
+	case func(string) (string, error):
+		return bound1RE[string, string](f)
+	case func(string) bool:
+		return bound1R[string, bool](f)
+	case func(string) (bool, error):
+		return bound1RE[string, bool](f)
+	case func(string) any:
+		return bound1R[string, any](f)
+	case func(string) (any, error):
+		return bound1RE[string, any](f)
+	case func(string, string):
+		return bound2[string, string](f)
+	case func(string, string) error:
+		return bound2E[string, string](f)
+	case func(string, string) int:
+		return bound2R[string, string, int](f)
+	case func(string, string) (int, error):
+		return bound2RE[string, string, int](f)
+	case func(string, string) int64:
+		return bound2R[string, string, int64](f)
+	case func(string, string) (int64, error):
+		return bound2RE[string, string, int64](f)
+	case func(string, string) float64:
+		return bound2R[string, string, float64](f)
+	case func(string, string) (float64, error):
+		return bound2RE[string, string, float64](f)
+	case func(string, string) string:
+		return bound2R[string, string, string](f)
+	case func(string, string) (string, error):
+		return bound2RE[string, string, string](f)
+	case func(string, string) bool:
+		return bound2R[string, string, bool](f)
+	case func(string, string) (bool, error):
+		return bound2RE[string, string, bool](f)
+	case func(string, string) any:
+		return bound2R[string, string, any](f)
+	case func(string, string) (any, error):
+		return bound2RE[string, string, any](f)
+	case func(any):
+		return bound1[any](f)
+	case func(any) error:
+		return bound1E[any](f)
+	case func(any) int:
+		return bound1R[any, int](f)
+	case func(any) (int, error):
+		return bound1RE[any, int](f)
+	case func(any) int64:
+		return bound1R[any, int64](f)
+	case func(any) (int64, error):
+		return bound1RE[any, int64](f)
+	case func(any) float64:
+		return bound1R[any, float64](f)
+	case func(any) (float64, error):
+		return bound1RE[any, float64](f)
+	case func(any) string:
+		return bound1R[any, string](f)
+	case func(any) (string, error):
+		return bound1RE[any, string](f)
+	case func(any) bool:
+		return bound1R[any, bool](f)
+	case func(any) (bool, error):
+		return bound1RE[any, bool](f)
+	case func(any) any:
+		return bound1R[any, any](f)
+	case func(any) (any, error):
+		return bound1RE[any, any](f)
+	case func([]byte):
+		return bound1[[]byte](f)
+	case func([]byte) error:
+		return bound1E[[]byte](f)
+	case func([]byte) int:
+		return bound1R[[]byte, int](f)
+	case func([]byte) (int, error):
+		return bound1RE[[]byte, int](f)
+	case func([]byte) int64:
+		return bound1R[[]byte, int64](f)
+	case func([]byte) (int64, error):
+		return bound1RE[[]byte, int64](f)
+	case func([]byte) float64:
+		return bound1R[[]byte, float64](f)
+	case func([]byte) (float64, error):
+		return bound1RE[[]byte, float64](f)
+	case func([]byte) string:
+		return bound1R[[]byte, string](f)
+	case func([]byte) (string, error):
+		return bound1RE[[]byte, string](f)
+	case func([]byte) bool:
+		return bound1R[[]byte, bool](f)
+	case func([]byte) (bool, error):
+		return bound1RE[[]byte, bool](f)
+	case func([]byte) any:
+		return bound1R[[]byte, any](f)
+	case func([]byte) (any, error):
+		return bound1RE[[]byte, any](f)
+	case func(context.Context):
+		return boundCtx0(f)
+	case func(context.Context) error:
+		return boundCtx0E(f)
+	case func(context.Context) int:
+		return boundCtx0R[int](f)
+	case func(context.Context) (int, error):
+		return boundCtx0RE[int](f)
+	case func(context.Context) int64:
+		return boundCtx0R[int64](f)
+	case func(context.Context) (int64, error):
+		return boundCtx0RE[int64](f)
+	case func(context.Context) float64:
+		return boundCtx0R[float64](f)
+	case func(context.Context) (float64, error):
+		return boundCtx0RE[float64](f)
+	case func(context.Context) string:
+		return boundCtx0R[string](f)
+	case func(context.Context) (string, error):
+		return boundCtx0RE[string](f)
+	case func(context.Context) bool:
+		return boundCtx0R[bool](f)
+	case func(context.Context) (bool, error):
+		return boundCtx0RE[bool](f)
+	case func(context.Context) any:
+		return boundCtx0R[any](f)
+	case func(context.Context) (any, error):
+		return boundCtx0RE[any](f)
+	case func(context.Context, int):
+		return boundCtx1[int](f)
+	case func(context.Context, int) error:
+		return boundCtx1E[int](f)
+	case func(context.Context, int) int:
+		return boundCtx1R[int, int](f)
+	case func(context.Context, int) (int, error):
+		return boundCtx1RE[int, int](f)
+	case func(context.Context, int) int64:
+		return boundCtx1R[int, int64](f)
+	case func(context.Context, int) (int64, error):
+		return boundCtx1RE[int, int64](f)
+	case func(context.Context, int) float64:
+		return boundCtx1R[int, float64](f)
+	case func(context.Context, int) (float64, error):
+		return boundCtx1RE[int, float64](f)
+	case func(context.Context, int) string:
+		return boundCtx1R[int, string](f)
+	case func(context.Context, int) (string, error):
+		return boundCtx1RE[int, string](f)
+	case func(context.Context, int) bool:
+		return boundCtx1R[int, bool](f)
+	case func(context.Context, int) (bool, error):
+		return boundCtx1RE[int, bool](f)
+	case func(context.Context, int) any:
+		return boundCtx1R[int, any](f)
+	case func(context.Context, int) (any, error):
+		return boundCtx1RE[int, any](f)
+	case func(context.Context, int, int):
+		return boundCtx2[int, int](f)
+	case func(context.Context, int, int) error:
+		return boundCtx2E[int, int](f)
+	case func(context.Context, int, int) int:
+		return boundCtx2R[int, int, int](f)
+	case func(context.Context, int, int) (int, error):
+		return boundCtx2RE[int, int, int](f)
+	case func(context.Context, int, int) int64:
+		return boundCtx2R[int, int, int64](f)
+	case func(context.Context, int, int) (int64, error):
+		return boundCtx2RE[int, int, int64](f)
+	case func(context.Context, int, int) float64:
+		return boundCtx2R[int, int, float64](f)
+	case func(context.Context, int, int) (float64, error):
+		return boundCtx2RE[int, int, float64](f)
+	case func(context.Context, int, int) string:
+		return boundCtx2R[int, int, string](f)
+	case func(context.Context, int, int) (string, error):
+		return boundCtx2RE[int, int, string](f)
+	case func(context.Context, int, int) bool:
+		return boundCtx2R[int, int, bool](f)
+	case func(context.Context, int, int) (bool, error):
+		return boundCtx2RE[int, int, bool](f)
+	case func(context.Context, int, int) any:
+		return boundCtx2R[int, int, any](f)
+	case func(context.Context, int, int) (any, error):
+		return boundCtx2RE[int, int, any](f)
+	case func(context.Context, int64, int64):
+		return boundCtx2[int64, int64](f)
+	case func(context.Context, int64, int64) error:
+		return boundCtx2E[int64, int64](f)
+	case func(context.Context, int64, int64) int:
+		return boundCtx2R[int64, int64, int](f)
+	case func(context.Context, int64, int64) (int, error):
+		return boundCtx2RE[int64, int64, int](f)
+	case func(context.Context, int64, int64) int64:
+		return boundCtx2R[int64, int64, int64](f)
+	case func(context.Context, int64, int64) (int64, error):
+		return boundCtx2RE[int64, int64, int64](f)
+	case func(context.Context, int64, int64) float64:
+		return boundCtx2R[int64, int64, float64](f)
+	case func(context.Context, int64, int64) (float64, error):
+		return boundCtx2RE[int64, int64, float64](f)
+	case func(context.Context, int64, int64) string:
+		return boundCtx2R[int64, int64, string](f)
+	case func(context.Context, int64, int64) (string, error):
+		return boundCtx2RE[int64, int64, string](f)
+	case func(context.Context, int64, int64) bool:
+		return boundCtx2R[int64, int64, bool](f)
+	case func(context.Context, int64, int64) (bool, error):
+		return boundCtx2RE[int64, int64, bool](f)
+	case func(context.Context, int64, int64) any:
+		return boundCtx2R[int64, int64, any](f)
+	case func(context.Context, int64, int64) (any, error):
+		return boundCtx2RE[int64, int64, any](f)
+	case func(context.Context, float64):
+		return boundCtx1[float64](f)
+	case func(context.Context, float64) error:
+		return boundCtx1E[float64](f)
+	case func(context.Context, float64) int:
+		return boundCtx1R[float64, int](f)
+	case func(context.Context, float64) (int, error):
+		return boundCtx1RE[float64, int](f)
+	case func(context.Context, float64) int64:
+		return boundCtx1R[float64, int64](f)
+	case func(context.Context, float64) (int64, error):
+		return boundCtx1RE[float64, int64](f)
+	case func(context.Context, float64) float64:
+		return boundCtx1R[float64, float64](f)
+	case func(context.Context, float64) (float64, error):
+		return boundCtx1RE[float64, float64](f)
+	case func(context.Context, float64) string:
+		return boundCtx1R[float64, string](f)
+	case func(context.Context, float64) (string, error):
+		return boundCtx1RE[float64, string](f)
+	case func(context.Context, float64) bool:
+		return boundCtx1R[float64, bool](f)
+	case func(context.Context, float64) (bool, error):
+		return boundCtx1RE[float64, bool](f)
+	case func(context.Context, float64) any:
+		return boundCtx1R[float64, any](f)
+	case func(context.Context, float64) (any, error):
+		return boundCtx1RE[float64, any](f)
+	case func(context.Context, float64, float64):
+		return boundCtx2[float64, float64](f)
+	case func(context.Context, float64, float64) error:
+		return boundCtx2E[float64, float64](f)
+	case func(context.Context, float64, float64) int:
+		return boundCtx2R[float64, float64, int](f)
+	case func(context.Context, float64, float64) (int, error):
+		return boundCtx2RE[float64, float64, int](f)
+	case func(context.Context, float64, float64) int64:
+		return boundCtx2R[float64, float64, int64](f)
+	case func(context.Context, float64, float64) (int64, error):
+		return boundCtx2RE[float64, float64, int64](f)
+	case func(context.Context, float64, float64) float64:
+		return boundCtx2R[float64, float64, float64](f)
+	case func(context.Context, float64, float64) (float64, error):
+		return boundCtx2RE[float64, float64, float64](f)
+	case func(context.Context, float64, float64) string:
+		return boundCtx2R[float64, float64, string](f)
+	case func(context.Context, float64, float64) (string, error):
+		return boundCtx2RE[float64, float64, string](f)
+	case func(context.Context, float64, float64) bool:
+		return boundCtx2R[float64, float64, bool](f)
+	case func(context.Context, float64, float64) (bool, error):
+		return boundCtx2RE[float64, float64, bool](f)
+	case func(context.Context, float64, float64) any:
+		return boundCtx2R[float64, float64, any](f)
+	case func(context.Context, float64, float64) (any, error):
+		return boundCtx2RE[float64, float64, any](f)
+	case func(context.Context, string):
+		return boundCtx1[string](f)
+	case func(context.Context, string) error:
+		return boundCtx1E[string](f)
+	case func(context.Context, string) int:
+		return boundCtx1R[string, int](f)
+	case func(context.Context, string) (int, error):
+		return boundCtx1RE[string, int](f)
+	case func(context.Context, string) int64:
+		return boundCtx1R[string, int64](f)
+	case func(context.Context, string) (int64, error):
+		return boundCtx1RE[string, int64](f)
+	case func(context.Context, string) float64:
+		return boundCtx1R[string, float64](f)
+	case func(context.Context, string) (float64, error):
+		return boundCtx1RE[string, float64](f)
+	case func(context.Context, string) string:
+		return boundCtx1R[string, string](f)
+	case func(context.Context, string) (string, error):
+		return boundCtx1RE[string, string](f)
+	case func(context.Context, string) bool:
+		return boundCtx1R[string, bool](f)
+	case func(context.Context, string) (bool, error):
+		return boundCtx1RE[string, bool](f)
+	case func(context.Context, string) any:
+		return boundCtx1R[string, any](f)
+	case func(context.Context, string) (any, error):
+		return boundCtx1RE[string, any](f)
+	case func(context.Context, string, string):
+		return boundCtx2[string, string](f)
+	case func(context.Context, string, string) error:
+		return boundCtx2E[string, string](f)
+	case func(context.Context, string, string) int:
+		return boundCtx2R[string, string, int](f)
+	case func(context.Context, string, string) (int, error):
+		return boundCtx2RE[string, string, int](f)
+	case func(context.Context, string, string) int64:
+		return boundCtx2R[string, string, int64](f)
+	case func(context.Context, string, string) (int64, error):
+		return boundCtx2RE[string, string, int64](f)
+	case func(context.Context, string, string) float64:
+		return boundCtx2R[string, string, float64](f)
+	case func(context.Context, string, string) (float64, error):
+		return boundCtx2RE[string, string, float64](f)
+	case func(context.Context, string, string) string:
+		return boundCtx2R[string, string, string](f)
+	case func(context.Context, string, string) (string, error):
+		return boundCtx2RE[string, string, string](f)
+	case func(context.Context, string, string) bool:
+		return boundCtx2R[string, string, bool](f)
+	case func(context.Context, string, string) (bool, error):
+		return boundCtx2RE[string, string, bool](f)
+	case func(context.Context, string, string) any:
+		return boundCtx2R[string, string, any](f)
+	case func(context.Context, string, string) (any, error):
+		return boundCtx2RE[string, string, any](f)
+	case func(context.Context, any):
+		return boundCtx1[any](f)
+	case func(context.Context, any) error:
+		return boundCtx1E[any](f)
+	case func(context.Context, any) int:
+		return boundCtx1R[any, int](f)
+	case func(context.Context, any) (int, error):
+		return boundCtx1RE[any, int](f)
+	case func(context.Context, any) int64:
+		return boundCtx1R[any, int64](f)
+	case func(context.Context, any) (int64, error):
+		return boundCtx1RE[any, int64](f)
+	case func(context.Context, any) float64:
+		return boundCtx1R[any, float64](f)
+	case func(context.Context, any) (float64, error):
+		return boundCtx1RE[any, float64](f)
+	case func(context.Context, any) string:
+		return boundCtx1R[any, string](f)
+	case func(context.Context, any) (string, error):
+		return boundCtx1RE[any, string](f)
+	case func(context.Context, any) bool:
+		return boundCtx1R[any, bool](f)
+	case func(context.Context, any) (bool, error):
+		return boundCtx1RE[any, bool](f)
+	case func(context.Context, any) any:
+		return boundCtx1R[any, any](f)
+	case func(context.Context, any) (any, error):
+		return boundCtx1RE[any, any](f)
+	case func(context.Context, []byte):
+		return boundCtx1[[]byte](f)
+	case func(context.Context, []byte) error:
+		return boundCtx1E[[]byte](f)
+	case func(context.Context, []byte) int:
+		return boundCtx1R[[]byte, int](f)
+	case func(context.Context, []byte) (int, error):
+		return boundCtx1RE[[]byte, int](f)
+	case func(context.Context, []byte) int64:
+		return boundCtx1R[[]byte, int64](f)
+	case func(context.Context, []byte) (int64, error):
+		return boundCtx1RE[[]byte, int64](f)
+	case func(context.Context, []byte) float64:
+		return boundCtx1R[[]byte, float64](f)
+	case func(context.Context, []byte) (float64, error):
+		return boundCtx1RE[[]byte, float64](f)
+	case func(context.Context, []byte) string:
+		return boundCtx1R[[]byte, string](f)
+	case func(context.Context, []byte) (string, error):
+		return boundCtx1RE[[]byte, string](f)
+	case func(context.Context, []byte) bool:
+		return boundCtx1R[[]byte, bool](f)
+	case func(context.Context, []byte) (bool, error):
+		return boundCtx1RE[[]byte, bool](f)
+	case func(context.Context, []byte) any:
+		return boundCtx1R[[]byte, any](f)
+	case func(context.Context, []byte) (any, error):
+		return boundCtx1RE[[]byte, any](f)
+	}
+	return nil
+}
+
+func call0[P any](f func(P)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		f(recv.(P))
+		return nil, nil
+	}
+}
+
+func call0E[P any](f func(P) error) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		return nil, f(recv.(P))
+	}
+}
+
+func call0R[P, R any](f func(P) R) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		return f(recv.(P)), nil
+	}
+}
+
+func call0RE[P, R any](f func(P) (R, error)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		r, err := f(recv.(P))
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func call1[P, A any](f func(P, A)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		f(recv.(P), v0)
+		return nil, nil
+	}
+}
+
+func call1E[P, A any](f func(P, A) error) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return nil, f(recv.(P), v0)
+	}
+}
+
+func call1R[P, A, R any](f func(P, A) R) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return f(recv.(P), v0), nil
+	}
+}
+
+func call1RE[P, A, R any](f func(P, A) (R, error)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		r, err := f(recv.(P), v0)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func call2[P, A, B any](f func(P, A, B)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		f(recv.(P), v0, v1)
+		return nil, nil
+	}
+}
+
+func call2E[P, A, B any](f func(P, A, B) error) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return nil, f(recv.(P), v0, v1)
+	}
+}
+
+func call2R[P, A, B, R any](f func(P, A, B) R) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return f(recv.(P), v0, v1), nil
+	}
+}
+
+func call2RE[P, A, B, R any](f func(P, A, B) (R, error)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		r, err := f(recv.(P), v0, v1)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func callCtx0[P any](f func(P, context.Context)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		f(recv.(P), ctx)
+		return nil, nil
+	}
+}
+
+func callCtx0E[P any](f func(P, context.Context) error) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		return nil, f(recv.(P), ctx)
+	}
+}
+
+func callCtx0R[P, R any](f func(P, context.Context) R) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		return f(recv.(P), ctx), nil
+	}
+}
+
+func callCtx0RE[P, R any](f func(P, context.Context) (R, error)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		r, err := f(recv.(P), ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func callCtx1[P, A any](f func(P, context.Context, A)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		f(recv.(P), ctx, v0)
+		return nil, nil
+	}
+}
+
+func callCtx1E[P, A any](f func(P, context.Context, A) error) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return nil, f(recv.(P), ctx, v0)
+	}
+}
+
+func callCtx1R[P, A, R any](f func(P, context.Context, A) R) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return f(recv.(P), ctx, v0), nil
+	}
+}
+
+func callCtx1RE[P, A, R any](f func(P, context.Context, A) (R, error)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		r, err := f(recv.(P), ctx, v0)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func callCtx2[P, A, B any](f func(P, context.Context, A, B)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		f(recv.(P), ctx, v0, v1)
+		return nil, nil
+	}
+}
+
+func callCtx2E[P, A, B any](f func(P, context.Context, A, B) error) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return nil, f(recv.(P), ctx, v0, v1)
+	}
+}
+
+func callCtx2R[P, A, B, R any](f func(P, context.Context, A, B) R) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return f(recv.(P), ctx, v0, v1), nil
+	}
+}
+
+func callCtx2RE[P, A, B, R any](f func(P, context.Context, A, B) (R, error)) Func {
+	return func(recv any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		r, err := f(recv.(P), ctx, v0, v1)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func bound0(f func()) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		f()
+		return nil, nil
+	}
+}
+
+func bound0E(f func() error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return nil, f()
+	}
+}
+
+func bound0R[R any](f func() R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return f(), nil
+	}
+}
+
+func bound0RE[R any](f func() (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		r, err := f()
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func bound1[A any](f func(A)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		f(v0)
+		return nil, nil
+	}
+}
+
+func bound1E[A any](f func(A) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return nil, f(v0)
+	}
+}
+
+func bound1R[A, R any](f func(A) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return f(v0), nil
+	}
+}
+
+func bound1RE[A, R any](f func(A) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		r, err := f(v0)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func bound2[A, B any](f func(A, B)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		f(v0, v1)
+		return nil, nil
+	}
+}
+
+func bound2E[A, B any](f func(A, B) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return nil, f(v0, v1)
+	}
+}
+
+func bound2R[A, B, R any](f func(A, B) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return f(v0, v1), nil
+	}
+}
+
+func bound2RE[A, B, R any](f func(A, B) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		r, err := f(v0, v1)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func boundCtx0(f func(context.Context)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		f(ctx)
+		return nil, nil
+	}
+}
+
+func boundCtx0E(f func(context.Context) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return nil, f(ctx)
+	}
+}
+
+func boundCtx0R[R any](f func(context.Context) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return f(ctx), nil
+	}
+}
+
+func boundCtx0RE[R any](f func(context.Context) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		r, err := f(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func boundCtx1[A any](f func(context.Context, A)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		f(ctx, v0)
+		return nil, nil
+	}
+}
+
+func boundCtx1E[A any](f func(context.Context, A) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return nil, f(ctx, v0)
+	}
+}
+
+func boundCtx1R[A, R any](f func(context.Context, A) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return f(ctx, v0), nil
+	}
+}
+
+func boundCtx1RE[A, R any](f func(context.Context, A) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		r, err := f(ctx, v0)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func boundCtx2[A, B any](f func(context.Context, A, B)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		f(ctx, v0, v1)
+		return nil, nil
+	}
+}
+
+func boundCtx2E[A, B any](f func(context.Context, A, B) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return nil, f(ctx, v0, v1)
+	}
+}
+
+func boundCtx2R[A, B, R any](f func(context.Context, A, B) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return f(ctx, v0, v1), nil
+	}
+}
+
+func boundCtx2RE[A, B, R any](f func(context.Context, A, B) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		r, err := f(ctx, v0, v1)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
 }

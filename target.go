@@ -1,0 +1,338 @@
+package workers
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime/debug"
+	"sync"
+
+	"github.com/seed-29c11ff2/workers/internal/clone"
+	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/internal/method"
+	"github.com/seed-29c11ff2/workers/internal/shim"
+)
+
+// RpcTarget is the base a type embeds so that its values cross calls by
+// reference, as a Workers class extends RpcTarget:
+//
+//	type Counter struct {
+//		workers.RpcTarget
+//		n int // private state stays with the target
+//	}
+//
+//	func (c *Counter) Increment(by int) int { c.n += by; return c.n }
+//
+// A *Counter returned by a method, or passed as an argument, anywhere in
+// the value (a field, an element, a map value), reaches the other side as a
+// [*Stub] whose calls run on that one Counter, in the process that made it.
+// The receiver declares *workers.Stub (or any, or [Caller]) there; asking
+// for *Counter itself is an error that says so.
+//
+// Callable through a stub: the exported methods of *T, with the same shape
+// rules as a worker's, except Dispose. Calls on one target may run
+// concurrently: the target guards its own state. A Dispose() method, if
+// there is one, runs once, after the last reference is released (see
+// [Stub]).
+type RpcTarget struct {
+	_ [0]func() // not comparable, and no exported surface
+}
+
+// rpcTarget marks types that embed RpcTarget: it is promoted to them.
+func (*RpcTarget) rpcTarget() {}
+
+type embedsTarget interface{ rpcTarget() }
+
+var (
+	embedsTargetType = reflect.TypeFor[embedsTarget]()
+	rpcTargetPtr     = reflect.TypeFor[*RpcTarget]()
+	stubType         = reflect.TypeFor[*Stub]()
+	callerType       = reflect.TypeFor[Caller]()
+)
+
+// isTarget reports whether values of t cross by reference as targets: t is
+// a pointer to a struct that embeds RpcTarget.
+func isTarget(t reflect.Type) bool {
+	return t.Kind() == reflect.Pointer && t != rpcTargetPtr && t.Elem().Kind() == reflect.Struct && t.Implements(embedsTargetType)
+}
+
+// holdsStub reports whether a value of type t can be a *Stub: t is *Stub,
+// or an interface a *Stub implements (any, Caller, io.Closer).
+func holdsStub(t reflect.Type) bool {
+	return t == stubType || (t.Kind() == reflect.Interface && stubType.Implements(t))
+}
+
+// A targetClass is the method table of one target type, built once.
+type targetClass struct {
+	typ     reflect.Type // *T
+	table   *method.Table
+	dispose bool // *T has Dispose()
+}
+
+var targetClasses sync.Map // reflect.Type (*T) -> *targetClass
+
+// targetExcluded are the names no call through a stub reaches.
+var targetExcluded = map[string]bool{"Dispose": true}
+
+func classOf(t reflect.Type) *targetClass {
+	if c, ok := targetClasses.Load(t); ok {
+		return c.(*targetClass)
+	}
+	c := &targetClass{typ: t, table: method.Build(t, excludedFrom(t.Elem(), targetExcluded))}
+	markPlain(c.table)
+	if m, ok := t.MethodByName("Dispose"); ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 0 {
+		c.dispose = true
+	}
+	v, _ := targetClasses.LoadOrStore(t, c)
+	return v.(*targetClass)
+}
+
+// localTarget is an RpcTarget of this process that stubs refer to.
+type localTarget struct {
+	class *targetClass
+	obj   reflect.Value // the *T
+	reg   *Registry
+	ep    *entrypoint // names the target in messages and counts its calls
+	fast  sync.Map    // method name -> shim.Func bound to obj, or a nil Func
+}
+
+// export returns a new reference to obj, a target: the first makes obj's
+// localTarget, later ones share it until its last reference is released.
+func (r *Registry) export(obj reflect.Value) *Stub {
+	key := obj.Interface()
+	r.exportsMu.Lock()
+	defer r.exportsMu.Unlock()
+	if ref := r.exports[key]; ref != nil {
+		if s := ref.dup(); s != nil {
+			return s
+		}
+	}
+	class := classOf(obj.Type())
+	t := &localTarget{class: class, obj: obj, reg: r}
+	t.ep = &entrypoint{
+		worker:  &worker{reg: r},
+		track:   r.track,
+		name:    obj.Type().String(),
+		table:   class.table,
+		display: fmt.Sprintf("RpcTarget (%s)", obj.Type()),
+	}
+	s := newStub(t)
+	if r.exports == nil {
+		r.exports = make(map[any]*stubRef)
+	}
+	r.exports[key] = s.ref
+	return s
+}
+
+func (t *localTarget) describe() string { return t.ep.display }
+
+// release runs once the last reference is gone: the registry forgets the
+// target and its Dispose runs.
+func (t *localTarget) release() {
+	r := t.reg
+	key := t.obj.Interface()
+	r.exportsMu.Lock()
+	if ref := r.exports[key]; ref != nil && ref.target == t {
+		delete(r.exports, key)
+	}
+	r.exportsMu.Unlock()
+	if !t.class.dispose {
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			r.logger().Error("workers: Dispose panicked", "target", t.ep.display, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		}
+	}()
+	t.obj.Interface().(interface{ Dispose() }).Dispose()
+}
+
+// call runs a method on the target with every rule of a binding call,
+// except that it runs on this one object instead of a fresh instance.
+func (t *localTarget) call(ctx context.Context, name string, args []any, result reflect.Type) (out any, err error) {
+	ep := t.ep
+	m, err := ep.method(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.checkResult(m, result); err != nil {
+		return nil, err
+	}
+	var inv link.Invocation
+	if err := t.reg.open(ctx, nil, ep, name, &inv); err != nil {
+		return nil, err
+	}
+	c := &Ctx{inv: inv} // what the method and its nested calls see
+	defer c.end()
+	defer ep.recoverPanic(name, &err)
+	if fast := t.bound(m); fast != nil {
+		in, sc, err := ep.arguments(m, args)
+		if err != nil {
+			return nil, err
+		}
+		if sc != nil {
+			defer sc.End()
+		}
+		res, err := fast(nil, c, in)
+		if err != nil || m.Result == nil {
+			return nil, err
+		}
+		return ep.result(ctx, m, res)
+	}
+	in, sc, err := ep.reflectArguments(m, args)
+	if err != nil {
+		return nil, err
+	}
+	if sc != nil {
+		defer sc.End()
+	}
+	in[0] = t.obj
+	if m.Ctx {
+		in[1] = reflect.ValueOf(c)
+	}
+	res := m.Func.Call(in)
+	if m.Error {
+		if e := res[len(res)-1]; !e.IsNil() {
+			return nil, e.Interface().(error)
+		}
+	}
+	if m.Result == nil {
+		return nil, nil
+	}
+	return ep.result(ctx, m, res[0].Interface())
+}
+
+// bound returns m as a shim bound to the target, or nil when its shape has
+// none. It is made on the first call of each method.
+func (t *localTarget) bound(m *method.Method) shim.Func {
+	if f, ok := t.fast.Load(m.Name); ok {
+		return f.(shim.Func)
+	}
+	var f shim.Func
+	if m.Problem == "" && len(m.Params) <= 2 {
+		f = shim.Bound(t.obj.MethodByName(m.Name).Interface())
+	}
+	t.fast.Store(m.Name, f)
+	return f
+}
+
+// checkResult refuses, before the method runs, a call whose result can
+// never be of the type the caller asked for.
+func (t *localTarget) checkResult(m *method.Method, want reflect.Type) error {
+	return checkResult(t.ep, m, want)
+}
+
+// exportAll releases every reference the registry's targets have, for
+// Registry.Close: each target's Dispose runs, and calls through its stubs
+// fail with ErrDisposed.
+func (r *Registry) releaseExports() {
+	r.exportsMu.Lock()
+	refs := make([]*stubRef, 0, len(r.exports))
+	for _, ref := range r.exports {
+		refs = append(refs, ref)
+	}
+	r.exportsMu.Unlock()
+	for _, ref := range refs {
+		ref.revoke()
+	}
+}
+
+// checkResult refuses, before the method runs, a call whose result can
+// never be of the type the caller asked for (want, from Call[R]; nil for
+// any), so that the method's side effects do not happen for nothing.
+func checkResult(ep *entrypoint, m *method.Method, want reflect.Type) error {
+	if want == nil || want == m.Result && !m.RefOut {
+		return nil
+	}
+	got := m.Result
+	switch {
+	case got == nil:
+		return nil // no result: the call says so after it ran, as it always has
+	case isTarget(got) || got == stubType:
+		if holdsStub(want) {
+			return nil
+		}
+		return newError(ErrInvalidResult, "%s method %q: result: a %s crosses by reference as a *workers.Stub; ask for *workers.Stub (or any, or workers.Caller), not %s", ep.display, m.Name, got, want)
+	case got.Kind() == reflect.Interface, got.AssignableTo(want), clone.IsNumber(got.Kind()) && clone.IsNumber(want.Kind()):
+		return nil
+	}
+	return newError(ErrInvalidResult, "%s method %q: result: %s (%s) can never be a %s; the method was not called", ep.display, m.Name, got, m.Signature(), want)
+}
+
+// swapArg turns argument a, when it crosses by reference (an RpcTarget or a
+// Stub), into the Stub the callee receives for parameter type pt: a new
+// reference, added to *sc so that it is released when the method returns.
+// ok is false when a is an ordinary value.
+func (ep *entrypoint) swapArg(m *method.Method, i int, a any, pt reflect.Type, sc **link.Scope) (v reflect.Value, ok bool, err error) {
+	at := reflect.TypeOf(a)
+	if at == nil || (at != stubType && !isTarget(at)) {
+		return reflect.Value{}, false, nil
+	}
+	if !holdsStub(pt) {
+		return reflect.Value{}, true, newError(ErrInvalidArgument, "%s method %s: argument %d: a %s crosses by reference as a *workers.Stub: declare the parameter as *workers.Stub (or any, or workers.Caller), not %s",
+			ep.display, m.Signature(), i, at, pt)
+	}
+	s := ep.worker.reg.reference(a)
+	if *sc == nil {
+		*sc = new(link.Scope)
+	}
+	(*sc).Add(s)
+	out := reflect.New(pt).Elem()
+	out.Set(reflect.ValueOf(s))
+	return out, true, nil
+}
+
+// reference returns a new reference to a, a target or a stub: a target is
+// exported, a stub duplicated.
+func (r *Registry) reference(a any) *Stub {
+	if s, ok := a.(*Stub); ok {
+		return s.Dup()
+	}
+	return r.export(reflect.ValueOf(a))
+}
+
+// swapResult turns a result that crosses by reference into the caller's
+// Stub, held by the caller's invocation (released when it ends) when there
+// is one; outside any invocation the caller closes it (or Registry.Close
+// does). ok is false for an ordinary result.
+func (ep *entrypoint) swapResult(ctx context.Context, res any) (any, bool) {
+	rt := reflect.TypeOf(res)
+	if rt == nil || (rt != stubType && !isTarget(rt)) {
+		return nil, false
+	}
+	if s, ok := res.(*Stub); ok && s == nil {
+		return nil, false
+	}
+	s := ep.worker.reg.reference(res)
+	hold(ctx, s)
+	return s, true
+}
+
+// hold gives s to the invocation ctx belongs to, to release when it ends.
+func hold(ctx context.Context, s *Stub) {
+	c := invocationOf(ctx)
+	if c == nil {
+		return
+	}
+	if c.inv.Held == nil {
+		c.inv.Held = new(link.Scope)
+	}
+	c.inv.Held.Add(s)
+}
+
+// invocationOf returns the Ctx of the invocation ctx belongs to, or nil.
+func invocationOf(ctx context.Context) *Ctx {
+	if ctx == nil || isRoot(ctx) {
+		return nil
+	}
+	if c, ok := ctx.(*Ctx); ok {
+		if c != nil && c.inv.Entry != nil {
+			return c
+		}
+		return nil
+	}
+	if c, ok := ctx.Value(ctxKey{}).(*Ctx); ok && c.inv.Entry != nil {
+		return c
+	}
+	return nil
+}
