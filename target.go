@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/seed-29c11ff2/workers/internal/clone"
 	"github.com/seed-29c11ff2/workers/internal/link"
@@ -66,7 +67,8 @@ func holdsStub(t reflect.Type) bool {
 type targetClass struct {
 	typ     reflect.Type // *T
 	table   *method.Table
-	dispose bool // *T has Dispose()
+	dispose bool  // *T has Dispose()
+	stale   error // T's generated dispatcher no longer matches it
 }
 
 var targetClasses sync.Map // reflect.Type (*T) -> *targetClass
@@ -80,6 +82,20 @@ func classOf(t reflect.Type) *targetClass {
 	}
 	c := &targetClass{typ: t, table: method.Build(t, excludedFrom(t.Elem(), targetExcluded))}
 	markPlain(c.table)
+	if v, ok := link.Dispatchers.Load(t.Elem()); ok {
+		// workersgen's dispatcher: calls without reflection.
+		d := v.(*link.Dispatcher)
+		if got := c.table.Hash(); got != d.Hash {
+			c.stale = fmt.Errorf("%w: RpcTarget type %s: its generated code (workers_gen.go) is stale: the method set has changed since it was generated (hash %s, now %s); run go generate",
+				ErrInvalidWorker, t.Elem(), d.Hash, got)
+		} else {
+			for name, m := range c.table.Methods {
+				if m.Problem == "" {
+					m.Fast = d.Methods[name]
+				}
+			}
+		}
+	}
 	if m, ok := t.MethodByName("Dispose"); ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 0 {
 		c.dispose = true
 	}
@@ -91,9 +107,10 @@ func classOf(t reflect.Type) *targetClass {
 type localTarget struct {
 	class *targetClass
 	obj   reflect.Value // the *T
+	recv  any           // the *T, for generated dispatchers
 	reg   *Registry
-	ep    *entrypoint // names the target in messages and counts its calls
-	fast  sync.Map    // method name -> shim.Func bound to obj, or a nil Func
+	ep    *entrypoint                   // names the target in messages and counts its calls
+	last  atomic.Pointer[method.Method] // the method called last: most stubs call one
 }
 
 // export returns a new reference to obj, a target: the first makes obj's
@@ -108,7 +125,7 @@ func (r *Registry) export(obj reflect.Value) *Stub {
 		}
 	}
 	class := classOf(obj.Type())
-	t := &localTarget{class: class, obj: obj, reg: r}
+	t := &localTarget{class: class, obj: obj, recv: key, reg: r}
 	t.ep = &entrypoint{
 		worker:  &worker{reg: r},
 		track:   r.track,
@@ -151,75 +168,53 @@ func (t *localTarget) release() {
 // except that it runs on this one object instead of a fresh instance.
 func (t *localTarget) call(ctx context.Context, name string, args []any, result reflect.Type) (out any, err error) {
 	ep := t.ep
-	m, err := ep.method(name)
-	if err != nil {
-		return nil, err
+	if t.class.stale != nil {
+		return nil, t.class.stale
 	}
-	if err := t.checkResult(m, result); err != nil {
-		return nil, err
-	}
-	var inv link.Invocation
-	if err := t.reg.open(ctx, nil, ep, name, &inv); err != nil {
-		return nil, err
-	}
-	c := &Ctx{inv: inv} // what the method and its nested calls see
-	defer c.end()
-	defer ep.recoverPanic(name, &err)
-	if fast := t.bound(m); fast != nil {
-		in, sc, err := ep.arguments(m, args)
-		if err != nil {
+	m := t.last.Load()
+	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
+		if m, err = ep.method(name); err != nil {
 			return nil, err
 		}
-		if sc != nil {
-			defer sc.End()
-		}
-		res, err := fast(nil, c, in)
-		if err != nil || m.Result == nil {
+		if err := checkResult(ep, m, result); err != nil {
 			return nil, err
 		}
-		return ep.result(ctx, m, res)
+		t.last.Store(m)
 	}
-	in, sc, err := ep.reflectArguments(m, args)
+	var in shim.Args
+	var rin []reflect.Value
+	var sc *link.Scope
+	switch {
+	case m.Fast == nil:
+		rin, sc, err = ep.reflectArguments(m, args)
+	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
+		in = shim.Two(args)
+	default:
+		in, sc, err = ep.arguments(m, args)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if sc != nil {
 		defer sc.End()
 	}
-	in[0] = t.obj
-	if m.Ctx {
-		in[1] = reflect.ValueOf(c)
+	var inv link.Invocation
+	if err := t.reg.open(ctx, nil, ep, name, &inv); err != nil {
+		return nil, err
 	}
-	res := m.Func.Call(in)
-	if m.Error {
-		if e := res[len(res)-1]; !e.IsNil() {
-			return nil, e.Interface().(error)
-		}
+	var c *Ctx // what a method with a context parameter and its nested calls see
+	if m.Ctx || m.Fast == nil {
+		c = &Ctx{inv: inv}
 	}
-	if m.Result == nil {
-		return nil, nil
+	defer ep.finishTarget(c, &inv, name, &err)
+	if m.Fast == nil {
+		return ep.callReflect(ctx, c, m, t.recv, rin)
 	}
-	return ep.result(ctx, m, res[0].Interface())
-}
-
-// bound returns m as a shim bound to the target, or nil when its shape has
-// none. It is made on the first call of each method.
-func (t *localTarget) bound(m *method.Method) shim.Func {
-	if f, ok := t.fast.Load(m.Name); ok {
-		return f.(shim.Func)
+	res, err := m.Fast(t.recv, c, in)
+	if err != nil || m.Result == nil {
+		return nil, err
 	}
-	var f shim.Func
-	if m.Problem == "" && len(m.Params) <= 2 {
-		f = shim.Bound(t.obj.MethodByName(m.Name).Interface())
-	}
-	t.fast.Store(m.Name, f)
-	return f
-}
-
-// checkResult refuses, before the method runs, a call whose result can
-// never be of the type the caller asked for.
-func (t *localTarget) checkResult(m *method.Method, want reflect.Type) error {
-	return checkResult(t.ep, m, want)
+	return ep.result(ctx, m, res)
 }
 
 // exportAll releases every reference the registry's targets have, for
@@ -235,6 +230,21 @@ func (r *Registry) releaseExports() {
 	for _, ref := range refs {
 		ref.revoke()
 	}
+}
+
+// finishTarget closes a call on a target, turning a panic of the method
+// into a *PanicError in *err. c is the call's Ctx, or nil when it made
+// none; inv is what open filled. It must be deferred directly.
+func (ep *entrypoint) finishTarget(c *Ctx, inv *link.Invocation, method string, err *error) {
+	if v := recover(); v != nil {
+		*err = ep.panicked(method, v)
+	}
+	if c != nil {
+		c.end()
+		return
+	}
+	inv.Held.End()
+	ep.track.done()
 }
 
 // checkResult refuses, before the method runs, a call whose result can

@@ -27,3 +27,12 @@ func (w *Adder) Echo(p Payload) Payload { return p }
 
 // Bytes returns the length of b, which the runtime copies on the way in.
 func (w *Adder) Bytes(b []byte) int { return len(b) }
+
+// AdderTarget is an RpcTarget with the same Add, called through a stub.
+type AdderTarget struct{ workers.RpcTarget }
+
+// Add is the method measured.
+func (t *AdderTarget) Add(a, b int) int { return a + b }
+
+// Target returns an AdderTarget, which reaches the caller as a stub.
+func (w *Adder) Target() *AdderTarget { return &AdderTarget{} }

@@ -14,7 +14,7 @@ var _ = codegen.Version3
 
 func init() {
 	codegen.Register(codegen.Dispatcher[Adder]{
-		Hash: "ee0a33f3e8244fcf",
+		Hash: "805db08a362ae399",
 		Methods: map[string]func(w *Adder, ctx context.Context, args codegen.Args) (any, error){
 			"Add": func(w *Adder, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int)
@@ -28,6 +28,16 @@ func init() {
 			"Echo": func(w *Adder, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(Payload)
 				return w.Echo(a0), nil
+			},
+		},
+	})
+	codegen.Register(codegen.Dispatcher[AdderTarget]{
+		Hash: "d71cf18e66ce63bb",
+		Methods: map[string]func(w *AdderTarget, ctx context.Context, args codegen.Args) (any, error){
+			"Add": func(w *AdderTarget, ctx context.Context, args codegen.Args) (any, error) {
+				a0, _ := args.At(0).(int)
+				a1, _ := args.At(1).(int)
+				return w.Add(a0, a1), nil
 			},
 		},
 	})
@@ -119,4 +129,23 @@ func (c *AdderClient) Echo(ctx context.Context, p Payload) (r Payload, err error
 		return r, err
 	}
 	return workers.Call[Payload](ctx, c.b, "Echo", p)
+}
+
+// Target calls Adder.Target.
+func (c *AdderClient) Target(ctx context.Context) (r *workers.Stub, err error) {
+	return workers.Call[*workers.Stub](ctx, c.b, "Target")
+}
+
+// AdderTargetClient calls the RPC methods of the RpcTarget AdderTarget through a stub, with types.
+type AdderTargetClient struct{ s workers.Caller }
+
+// NewAdderTargetClient returns the client that calls through s, a *workers.Stub to a AdderTarget.
+func NewAdderTargetClient(s workers.Caller) *AdderTargetClient { return &AdderTargetClient{s: s} }
+
+// Caller returns the stub c calls through.
+func (c *AdderTargetClient) Caller() workers.Caller { return c.s }
+
+// Add calls AdderTarget.Add.
+func (c *AdderTargetClient) Add(ctx context.Context, a int, b int) (r int, err error) {
+	return workers.Call[int](ctx, c.s, "Add", a, b)
 }

@@ -10,3 +10,12 @@ type Adder struct{ workers.Entrypoint }
 
 // Add is the method measured.
 func (w *Adder) Add(a, b int) int { return a + b }
+
+// AdderTarget is an RpcTarget with the same Add, called through a stub.
+type AdderTarget struct{ workers.RpcTarget }
+
+// Add is the method measured.
+func (t *AdderTarget) Add(a, b int) int { return a + b }
+
+// Target returns an AdderTarget, which reaches the caller as a stub.
+func (w *Adder) Target() *AdderTarget { return &AdderTarget{} }

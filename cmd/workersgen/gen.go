@@ -67,6 +67,7 @@ type file struct {
 type imp struct{ Name, Path string }
 
 type workerType struct {
+	Target  bool // an RpcTarget, called through a stub; else a worker entrypoint
 	Name    string
 	Hash    string
 	Methods []*rpcMethod
@@ -80,6 +81,7 @@ type rpcMethod struct {
 	Variadic bool
 	Result   string // "" when none
 	Copy     bool   // the result needs a copy
+	ByRef    bool   // a stub crosses: the client calls through the runtime
 	Error    bool
 }
 
@@ -115,13 +117,18 @@ func generate(pkg *types.Package) ([]byte, error) {
 			continue
 		}
 		ptr := types.NewPointer(named)
+		target := false
 		if obj, _, _ := types.LookupFieldOrMethod(ptr, true, wpkg, "base"); obj == nil {
-			continue // does not embed workers.Entrypoint
+			if !isTarget(ptr, wpkg) {
+				continue // embeds neither workers.Entrypoint nor workers.RpcTarget
+			}
+			target = true
 		}
 		w, err := describe(named, ptr, wpkg, q)
 		if err != nil {
 			return nil, err
 		}
+		w.Target = target
 		f.Workers = append(f.Workers, w)
 	}
 	if len(f.Workers) == 0 {
@@ -143,12 +150,16 @@ func describe(named *types.Named, ptr types.Type, wpkg *types.Package, q *qualif
 	var lines []string
 	for i := range ms.Len() {
 		fn := ms.At(i).Obj().(*types.Func)
-		if !fn.Exported() || fn.Name() == "Fetch" || fromEntrypoint(fn, wpkg) {
+		reserved := "Fetch"
+		if isTarget(ptr, wpkg) {
+			reserved = "Dispose"
+		}
+		if !fn.Exported() || fn.Name() == reserved || fromEntrypoint(fn, wpkg) {
 			continue
 		}
 		sig := fn.Type().(*types.Signature)
 		lines = append(lines, fn.Name()+" "+canonicalSignature(sig))
-		m, why := rpcShape(fn.Name(), sig, q)
+		m, why := rpcShape(fn.Name(), sig, q, wpkg)
 		if why != "" {
 			w.Skipped = append(w.Skipped, fn.Name()+": "+why)
 			continue
@@ -175,7 +186,7 @@ func fromEntrypoint(fn *types.Func, wpkg *types.Package) bool {
 
 // rpcShape describes a method as the runtime's method table does, or says
 // why RPC cannot call it.
-func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, string) {
+func rpcShape(name string, sig *types.Signature, q *qualifier, wpkg *types.Package) (*rpcMethod, string) {
 	m := &rpcMethod{Name: name, Variadic: sig.Variadic()}
 	params := sig.Params()
 	start := 0
@@ -187,9 +198,27 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		if m.Variadic && i == params.Len()-1 {
 			t = t.(*types.Slice).Elem()
 		}
+		if isTarget(t, wpkg) {
+			return nil, fmt.Sprintf("parameter %s is an RpcTarget, which crosses by reference: declare it as *workers.Stub", types.TypeString(t, q.qualify))
+		}
+		m.ByRef = m.ByRef || isStub(t, wpkg)
 		m.Params = append(m.Params, param{Name: params.At(i).Name(), Type: types.TypeString(t, q.qualify), NeedCopy: needsCopy(t)})
 	}
 	res := sig.Results()
+	if res.Len() > 0 && (isTarget(res.At(0).Type(), wpkg) || isStub(res.At(0).Type(), wpkg)) {
+		// The caller gets a stub: the call goes through the runtime, which
+		// makes the reference.
+		m.ByRef = true
+		m.Result = "*" + q.qualify(wpkg) + ".Stub"
+		switch {
+		case res.Len() == 1:
+		case res.Len() == 2 && isError(res.At(1).Type()):
+			m.Error = true
+		default:
+			return nil, "its second result is not error"
+		}
+		return m, ""
+	}
 	switch res.Len() {
 	case 0:
 	case 1:
@@ -207,6 +236,30 @@ func rpcShape(name string, sig *types.Signature, q *qualifier) (*rpcMethod, stri
 		return nil, fmt.Sprintf("it has %d results", res.Len())
 	}
 	return m, ""
+}
+
+// isTarget reports whether t is a pointer to a type that embeds
+// workers.RpcTarget, whose values cross by reference.
+func isTarget(t types.Type, wpkg *types.Package) bool {
+	p, ok := types.Unalias(t).(*types.Pointer)
+	if !ok {
+		return false
+	}
+	if n, ok := types.Unalias(p.Elem()).(*types.Named); !ok || n.Obj().Pkg() == wpkg {
+		return false
+	}
+	obj, _, _ := types.LookupFieldOrMethod(t, true, wpkg, "rpcTarget")
+	return obj != nil
+}
+
+// isStub reports whether t is *workers.Stub.
+func isStub(t types.Type, wpkg *types.Package) bool {
+	p, ok := types.Unalias(t).(*types.Pointer)
+	if !ok {
+		return false
+	}
+	n, ok := types.Unalias(p.Elem()).(*types.Named)
+	return ok && n.Obj().Pkg() == wpkg && n.Obj().Name() == "Stub"
 }
 
 func isContext(t types.Type) bool {

@@ -31,6 +31,9 @@ func render(b *bytes.Buffer, f *file) {
 		p("\t\tHash: %q,", w.Hash)
 		p("\t\tMethods: map[string]func(w *%s, ctx context.Context, args codegen.Args) (any, error){", w.Name)
 		for _, m := range w.Methods {
+			if m.ByRef {
+				continue // the runtime makes the references
+			}
 			p("\t\t\t%q: func(w *%s, ctx context.Context, args codegen.Args) (any, error) {", m.Name, w.Name)
 			call := dispatchArgs(b, m)
 			renderReturn(b, m, fmt.Sprintf("w.%s(%s)", m.Name, call))
@@ -45,7 +48,11 @@ func render(b *bytes.Buffer, f *file) {
 		taken[im.Name] = true
 	}
 	for _, w := range f.Workers {
-		renderClient(b, w, taken)
+		if w.Target {
+			renderTargetClient(b, w, taken)
+		} else {
+			renderClient(b, w, taken)
+		}
 	}
 }
 
@@ -144,6 +151,10 @@ func renderClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
 		}
 		p("// %s calls %s.%s.", m.Name, w.Name, m.Name)
 		p("func (c *%s) %s(%s) %s {", c, m.Name, strings.Join(params, ", "), results)
+		if m.ByRef {
+			renderByName(b, m, "c.b", names)
+			continue
+		}
 		// call is the method with the copies a call makes, for both the
 		// direct and the constructing path.
 		p("call := func(w *%s, ctx context.Context) (err error) {", w.Name)
@@ -194,6 +205,15 @@ func renderClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
 		p("case mode == codegen.Construct:")
 		p("_, err = codegen.Invoke(ctx, c.b, %q, call)\n%s", m.Name, ret)
 		p("}")
+		renderByName(b, m, "c.b", names)
+	}
+}
+
+// renderByName ends a client method with a call by name through caller, as
+// a remote worker or a stub is called.
+func renderByName(b *bytes.Buffer, m *rpcMethod, caller string, names []string) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	{
 		args := strings.Join(names, ", ")
 		if m.Variadic {
 			// Binding.Call takes the variadic arguments one by one.
@@ -210,11 +230,42 @@ func renderClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
 			args = ", " + args
 		}
 		if m.Result != "" {
-			p("return workers.Call[%s](ctx, c.b, %q%s)", m.Result, m.Name, args)
+			p("return workers.Call[%s](ctx, %s, %q%s)", m.Result, caller, m.Name, args)
 		} else {
-			p("_, err = c.b.Call(ctx, %q%s)", m.Name, args)
+			p("_, err = %s.Call(ctx, %q%s)", caller, m.Name, args)
 			p("return err")
 		}
 		p("}\n")
+	}
+}
+
+// renderTargetClient writes TClient for an RpcTarget: typed methods that
+// call through a stub (or any workers.Caller) by name.
+func renderTargetClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	c := w.Name + "Client"
+	p("// %s calls the RPC methods of the RpcTarget %s through a stub, with types.", c, w.Name)
+	p("type %s struct{ s workers.Caller }\n", c)
+	p("// New%s returns the client that calls through s, a *workers.Stub to a %s.", c, w.Name)
+	p("func New%s(s workers.Caller) *%s { return &%s{s: s} }\n", c, c, c)
+	p("// Caller returns the stub c calls through.")
+	p("func (c *%s) Caller() workers.Caller { return c.s }\n", c)
+	for _, m := range w.Methods {
+		names := paramNames(m, imports)
+		params := []string{"ctx context.Context"}
+		for i, pa := range m.Params {
+			t := pa.Type
+			if m.Variadic && i == len(m.Params)-1 {
+				t = "..." + t
+			}
+			params = append(params, names[i]+" "+t)
+		}
+		results := "(err error)"
+		if m.Result != "" {
+			results = "(r " + m.Result + ", err error)"
+		}
+		p("// %s calls %s.%s.", m.Name, w.Name, m.Name)
+		p("func (c *%s) %s(%s) %s {", c, m.Name, strings.Join(params, ", "), results)
+		renderByName(b, m, "c.s", names)
 	}
 }

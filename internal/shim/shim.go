@@ -78,10 +78,3 @@ func (a *Args) Set(i int, v any) {
 func For[P any](fn any) Func {
 	return forShape[P](fn)
 }
-
-// Bound returns a Func for fn, a method value bound to its receiver (the
-// Func ignores recv), or nil when fn's shape is not a common one. It serves
-// objects whose type is known only at run time, such as RPC targets.
-func Bound(fn any) Func {
-	return forBound(fn)
-}

@@ -1,0 +1,54 @@
+package bench_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/bench"
+	"github.com/seed-29c11ff2/workers/bench/plain"
+)
+
+// BenchmarkStub compares a call through an in-process stub with a binding
+// call of the same method: the stub runs on one object instead of a fresh
+// instance, with the same rules otherwise. Both with generated dispatchers
+// (bench.Adder, bench.AdderTarget), and both without (package plain), where
+// a target's method is called by reflection: a shim for common shapes
+// needs the target's type at compile time, which only generated code has.
+func BenchmarkStub(b *testing.B) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		code workers.Constructor
+	}{{"generated", workers.New[bench.Adder]()}, {"plain", workers.New[plain.Adder]()}} {
+		b.Run(c.name, func(b *testing.B) { benchStub(b, ctx, binding(b, c.code)) })
+	}
+}
+
+func benchStub(b *testing.B, ctx context.Context, bd *workers.Binding) {
+	b.Run("binding_call", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			v, err := bd.Call(ctx, "Add", i, 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = v.(int)
+		}
+	})
+	b.Run("stub_call", func(b *testing.B) {
+		s, err := workers.Call[*workers.Stub](ctx, bd, "Target")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			v, err := s.Call(ctx, "Add", i, 2)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sink = v.(int)
+		}
+	})
+}
