@@ -151,4 +151,3 @@ func released(ref *stubRef) *Stub {
 	s.closed.Store(true)
 	return s
 }
-

@@ -39,8 +39,8 @@ func (c *Counter) Value(ctx context.Context) (int, error) {
 	return c.n, nil
 }
 
-func (c *Counter) Fail() error   { return errShape }
-func (c *Counter) Explode() int  { panic("boom") }
+func (c *Counter) Fail() error  { return errShape }
+func (c *Counter) Explode() int { panic("boom") }
 func (c *Counter) Depth(ctx context.Context) int {
 	return ctx.(*workers.Ctx).Depth()
 }
