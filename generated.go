@@ -29,9 +29,24 @@ func init() {
 			needs, ok := copier.NeedsCopy(t)
 			return needs || !ok
 		},
-		Method: (*Binding).describe,
+		Method:  (*Binding).describe,
+		NewStub: func(t link.Target) any { return newStub(foreign{t}) },
+		Revoke: func(s any) {
+			if s, ok := s.(*Stub); ok && s != nil && s.ref != nil {
+				s.ref.revoke()
+			}
+		},
 	}
 }
+
+// foreign is a stub's target that a transport reaches.
+type foreign struct{ t link.Target }
+
+func (f foreign) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	return f.t.Call(ctx, method, args, result)
+}
+func (f foreign) release()         { f.t.Release() }
+func (f foreign) describe() string { return f.t.Describe() }
 
 // attachDispatch gives each method of ep its fastest way to be called: the
 // generated dispatcher when there is one (refusing a stale one), else a shim

@@ -40,6 +40,24 @@ type Hooks[B, C, E any] struct {
 	NeedsCopy func(t reflect.Type) bool
 	// Method describes an RPC method of the entrypoint b targets.
 	Method func(b B, name string) (transport.MethodInfo, error)
+	// NewStub returns the first reference (a *workers.Stub) to t, an
+	// object a transport reaches in another process.
+	NewStub func(t Target) any
+	// Revoke releases every reference to the target of s (a *workers.Stub)
+	// now: calls through any of them fail with workers.ErrDisposed.
+	Revoke func(s any)
+}
+
+// A Target is what a stub made by a transport calls: a reference held by
+// a peer process.
+type Target interface {
+	// Call runs method on the target; result is the type the caller asks
+	// for (workers.Call), or nil for any.
+	Call(ctx context.Context, method string, args []any, result reflect.Type) (any, error)
+	// Release is called once, after the last reference is released.
+	Release()
+	// Describe names the target in messages.
+	Describe() string
 }
 
 // Invocation is what a workers.Ctx knows of its invocation. It is the Ctx's
