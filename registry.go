@@ -51,7 +51,8 @@ type Registry struct {
 	databases map[string]*sharedDB // D1 files opened by RegisterConfig, by path
 
 	exportsMu sync.Mutex
-	exports   map[any]*stubRef // RpcTargets of this registry that stubs refer to, by object
+	exports   map[any]*stubRef             // RpcTargets of this registry that stubs refer to, by object
+	targetEPs map[*targetClass]*entrypoint // what calls on targets of each type count and are named by
 }
 
 type worker struct {

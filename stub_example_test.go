@@ -2,6 +2,7 @@ package workers_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/seed-29c11ff2/workers"
@@ -67,4 +68,26 @@ func ExampleStub_Dup() {
 	// Output:
 	// 1 <nil>
 	// disposed at 1
+}
+
+// Pipe calls a method on a result that may not exist yet: over a network the
+// two calls cost one round trip.
+func ExamplePipe() {
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	reg.Register("counters", workers.Worker{Default: workers.New[TallyMaker]()})
+	b := reg.Bind(workers.Service{Service: "counters"})
+	ctx := context.Background()
+
+	counter := workers.Pipe(ctx, b, "MakeCounter", 12)
+	n, err := workers.Call[int](ctx, counter, "Increment", 3)
+	fmt.Println(n, err)
+	counter.Close()
+
+	_, err = workers.Call[int](ctx, workers.Pipe(ctx, b, "MakeCounter", "twelve"), "Increment", 3)
+	fmt.Println(errors.Is(err, workers.ErrInvalidArgument))
+	// Output:
+	// 15 <nil>
+	// disposed at 15
+	// true
 }

@@ -57,6 +57,17 @@ func isTarget(t reflect.Type) bool {
 	return t.Kind() == reflect.Pointer && t != rpcTargetPtr && t.Elem().Kind() == reflect.Struct && t.Implements(embedsTargetType)
 }
 
+// isTargetValue reports whether a, a dynamic value, is a target: the
+// dynamic form of isTarget, by a type assertion, which is cached.
+func isTargetValue(a any) bool {
+	_, ok := a.(embedsTarget)
+	if ok {
+		_, base := a.(*RpcTarget)
+		return !base
+	}
+	return false
+}
+
 // holdsStub reports whether a value of type t can be a *Stub: t is *Stub,
 // or an interface a *Stub implements (any, Caller, io.Closer).
 func holdsStub(t reflect.Type) bool {
@@ -125,18 +136,22 @@ func (r *Registry) export(obj reflect.Value) *Stub {
 		}
 	}
 	class := classOf(obj.Type())
-	t := &localTarget{class: class, obj: obj, recv: key, reg: r}
-	t.ep = &entrypoint{
-		worker:  &worker{reg: r},
-		track:   r.track,
-		name:    obj.Type().String(),
-		table:   class.table,
-		display: fmt.Sprintf("RpcTarget (%s)", obj.Type()),
+	ep := r.targetEPs[class]
+	if ep == nil {
+		ep = &entrypoint{
+			worker:  &worker{reg: r},
+			track:   r.track,
+			name:    obj.Type().String(),
+			table:   class.table,
+			display: fmt.Sprintf("RpcTarget (%s)", obj.Type()),
+		}
+		if r.targetEPs == nil {
+			r.exports = make(map[any]*stubRef)
+			r.targetEPs = make(map[*targetClass]*entrypoint)
+		}
+		r.targetEPs[class] = ep
 	}
-	s := newStub(t)
-	if r.exports == nil {
-		r.exports = make(map[any]*stubRef)
-	}
+	s := newStub(&localTarget{class: class, obj: obj, recv: key, reg: r, ep: ep})
 	r.exports[key] = s.ref
 	return s
 }
@@ -258,7 +273,7 @@ func checkResult(ep *entrypoint, m *method.Method, want reflect.Type) error {
 	switch {
 	case got == nil:
 		return nil // no result: the call says so after it ran, as it always has
-	case isTarget(got) || got == stubType:
+	case m.RefOut:
 		if holdsStub(want) {
 			return nil
 		}
@@ -274,10 +289,11 @@ func checkResult(ep *entrypoint, m *method.Method, want reflect.Type) error {
 // reference, added to *sc so that it is released when the method returns.
 // ok is false when a is an ordinary value.
 func (ep *entrypoint) swapArg(m *method.Method, i int, a any, pt reflect.Type, sc **link.Scope) (v reflect.Value, ok bool, err error) {
-	at := reflect.TypeOf(a)
-	if at == nil || (at != stubType && !isTarget(at)) {
+	_, isStub := a.(*Stub)
+	if !isStub && !isTargetValue(a) {
 		return reflect.Value{}, false, nil
 	}
+	at := reflect.TypeOf(a)
 	if !holdsStub(pt) {
 		return reflect.Value{}, true, newError(ErrInvalidArgument, "%s method %s: argument %d: a %s crosses by reference as a *workers.Stub: declare the parameter as *workers.Stub (or any, or workers.Caller), not %s",
 			ep.display, m.Signature(), i, at, pt)
@@ -306,11 +322,7 @@ func (r *Registry) reference(a any) *Stub {
 // is one; outside any invocation the caller closes it (or Registry.Close
 // does). ok is false for an ordinary result.
 func (ep *entrypoint) swapResult(ctx context.Context, res any) (any, bool) {
-	rt := reflect.TypeOf(res)
-	if rt == nil || (rt != stubType && !isTarget(rt)) {
-		return nil, false
-	}
-	if s, ok := res.(*Stub); ok && s == nil {
+	if s, ok := res.(*Stub); ok && s == nil || !ok && !isTargetValue(res) {
 		return nil, false
 	}
 	s := ep.worker.reg.reference(res)

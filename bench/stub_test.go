@@ -52,3 +52,34 @@ func benchStub(b *testing.B, ctx context.Context, bd *workers.Binding) {
 		}
 	})
 }
+
+// BenchmarkPipe compares a piped chain of two calls with the same two calls
+// made one after the other, in-process.
+func BenchmarkPipe(b *testing.B) {
+	ctx := context.Background()
+	bd := binding(b, workers.New[bench.Adder]())
+	b.Run("two_calls", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			s, err := workers.Call[*workers.Stub](ctx, bd, "Target")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if sink, err = workers.Call[int](ctx, s, "Add", i, 2); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+	b.Run("pipe_then_call", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			s := workers.Pipe(ctx, bd, "Target")
+			var err error
+			if sink, err = workers.Call[int](ctx, s, "Add", i, 2); err != nil {
+				b.Fatal(err)
+			}
+			s.Close()
+		}
+	})
+}

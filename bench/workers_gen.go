@@ -29,6 +29,9 @@ func init() {
 				a0, _ := args.At(0).(Payload)
 				return w.Echo(a0), nil
 			},
+			"Target": func(w *Adder, ctx context.Context, args codegen.Args) (any, error) {
+				return w.Target(), nil
+			},
 		},
 	})
 	codegen.Register(codegen.Dispatcher[AdderTarget]{

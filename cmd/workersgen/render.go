@@ -31,9 +31,6 @@ func render(b *bytes.Buffer, f *file) {
 		p("\t\tHash: %q,", w.Hash)
 		p("\t\tMethods: map[string]func(w *%s, ctx context.Context, args codegen.Args) (any, error){", w.Name)
 		for _, m := range w.Methods {
-			if m.ByRef {
-				continue // the runtime makes the references
-			}
 			p("\t\t\t%q: func(w *%s, ctx context.Context, args codegen.Args) (any, error) {", m.Name, w.Name)
 			call := dispatchArgs(b, m)
 			renderReturn(b, m, fmt.Sprintf("w.%s(%s)", m.Name, call))

@@ -89,6 +89,14 @@ func init() {
 				}
 				return r, nil
 			},
+			"GetStoreForUserByUsername": func(w *PublicStore, ctx context.Context, args codegen.Args) (any, error) {
+				a0, _ := args.At(0).(string)
+				r, err := w.GetStoreForUserByUsername(ctx, a0)
+				if err != nil {
+					return nil, err
+				}
+				return r, nil
+			},
 			"UpsertUser": func(w *PublicStore, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(string)
 				return nil, w.UpsertUser(ctx, a0)
