@@ -141,4 +141,3 @@ func (e *pipeError) Error() string {
 }
 
 func (e *pipeError) Unwrap() error { return e.err }
-
