@@ -344,3 +344,41 @@ func TestCallerIsSealed(t *testing.T) {
 	_, err := workers.Call[int](t.Context(), nil, "Add")
 	assert.True(t, errors.Is(err, workers.ErrServiceNotFound))
 }
+
+// sideEffects records that its method ran.
+type sideEffects struct{ workers.Entrypoint }
+
+var sideEffectRuns atomic.Int32
+
+type execResult struct{ Count int }
+
+func (w *sideEffects) Exec() *execResult {
+	sideEffectRuns.Add(1)
+	return &execResult{Count: 1}
+}
+
+func (w *sideEffects) Maybe() any {
+	sideEffectRuns.Add(1)
+	return "text"
+}
+
+// Call[R] with an R that can never hold the method's result is refused
+// before the method runs (#12: it used to run it, side effects and all).
+func TestCallRefusesAnImpossibleResultBeforeRunning(t *testing.T) {
+	reg := newRegistry(t)
+	register(t, reg, "fx", workers.Worker{Default: workers.New[sideEffects]()})
+	b := bind(reg, "fx")
+	for range 2 { // the second time through the binding's remembered method
+		_, err := workers.Call[string](t.Context(), b, "Exec")
+		require.ErrorIs(t, err, workers.ErrInvalidResult)
+		assert.Contains(t, err.Error(), "can never be a string; the method was not called")
+	}
+	assert.Equal(t, int32(0), sideEffectRuns.Load())
+
+	_, err := workers.Call[*execResult](t.Context(), b, "Exec")
+	require.NoError(t, err)
+	s, err := workers.Call[string](t.Context(), b, "Maybe")
+	require.NoError(t, err, "an interface result may hold anything: the call runs")
+	assert.Equal(t, "text", s)
+	assert.Equal(t, int32(2), sideEffectRuns.Load())
+}
