@@ -74,13 +74,13 @@ func (w *lister) PropsLen() int {
 	return w.Len(head)
 }
 
-// TestCallWithDeepArguments passes values 400,000 levels deep as
-// arguments, props and results: the copy works, or fails with
-// ErrInvalidArgument naming the argument, and the process survives. The
-// goroutines' stacks are limited to 64 MiB meanwhile, so that a copy that
-// recursed with the depth would crash the test.
+// TestCallWithDeepArguments passes a list of 400,000 nodes, and values
+// 100,000 levels deep, as arguments, props and results: the copy works, or
+// fails with ErrInvalidArgument naming the argument, and the process
+// survives. The goroutines' stacks are limited to 64 MiB meanwhile, so
+// that a copy that recursed with the depth would crash the test.
 func TestCallWithDeepArguments(t *testing.T) {
-	const n = 400_000
+	const n, deep = 400_000, 100_000
 	defer debug.SetMaxStack(debug.SetMaxStack(64 << 20))
 	reg := newRegistry(t)
 	register(t, reg, "lister", workers.Worker{Default: workers.New[lister]()})
@@ -98,26 +98,26 @@ func TestCallWithDeepArguments(t *testing.T) {
 		assert.True(t, got, "the cycle is kept in the copy")
 	})
 	t.Run("result", func(t *testing.T) {
-		list := longList(n, false)
+		list := longList(deep, false)
 		got, err := workers.Call[*listNode](ctx, b, "Echo", list)
 		require.NoError(t, err)
 		assert.NotSame(t, list, got, "the result is a copy")
-		assert.Equal(t, n, (&lister{}).Len(got))
+		assert.Equal(t, deep, (&lister{}).Len(got))
 	})
 	t.Run("nested any", func(t *testing.T) {
 		var v any = "leaf"
-		for range n {
+		for range deep {
 			v = []any{v}
 		}
 		got, err := workers.Call[int](ctx, b, "Depth", v)
 		require.NoError(t, err)
-		assert.Equal(t, n, got)
+		assert.Equal(t, deep, got)
 	})
 	t.Run("props", func(t *testing.T) {
-		pb := reg.Bind(workers.Service{Service: "lister", Props: longList(n, false)})
+		pb := reg.Bind(workers.Service{Service: "lister", Props: longList(deep, false)})
 		got, err := workers.Call[int](ctx, pb, "PropsLen")
 		require.NoError(t, err)
-		assert.Equal(t, n, got)
+		assert.Equal(t, deep, got)
 	})
 	t.Run("refused deep inside", func(t *testing.T) {
 		list := longList(n, false)
