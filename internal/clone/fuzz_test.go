@@ -126,7 +126,7 @@ func deepAndLong(t *testing.T, c *clone.Copier, data []byte) {
 	build := func() any {
 		var leaf any
 		require.NoError(t, json.Unmarshal(data, &leaf))
-		n := 300 + int(crc32.ChecksumIEEE(data)%700)
+		n := 260 + int(crc32.ChecksumIEEE(data)%500)
 		nested := leaf
 		for i := range n {
 			switch i % 4 {
@@ -142,7 +142,7 @@ func deepAndLong(t *testing.T, c *clone.Copier, data []byte) {
 				nested = p
 			}
 		}
-		long := make([]any, 2000)
+		long := make([]any, 300)
 		for i := range long {
 			long[i] = nested
 		}
