@@ -112,8 +112,10 @@ func (c *Ctx) PassThroughOnException() {
 // ctx.waitUntil: the invocation's caller gets its result without waiting,
 // and the registry's [Registry.Close] waits for the task. The task's context
 // keeps the invocation's values but is not canceled when the caller's is; it
-// is canceled when the wait of Close runs out. A task's error or panic is
-// logged (see [WithLogger]) and affects nothing else.
+// is canceled when the wait of Close runs out, with a cause
+// ([context.Cause]) that wraps [ErrClosed]: a task should return soon once
+// its context is done. A task's error or panic is logged (see [WithLogger])
+// and affects nothing else.
 func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 	if task == nil {
 		return
@@ -128,11 +130,11 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 		r.logger().Error("workers: WaitUntil after Close; task not started", "service", ep.label())
 		return
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(c))
-	stop := context.AfterFunc(r.drain, cancel)
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(c))
+	stop := context.AfterFunc(r.drain, func() { cancel(context.Cause(r.drain)) })
 	go func() {
 		defer r.track.done()
-		defer cancel()
+		defer cancel(nil)
 		defer stop()
 		runTask(ctx, r, ep.label(), task)
 	}()

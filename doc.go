@@ -71,7 +71,9 @@
 //     Pass the context you were given (or w.Ctx) to nested calls so that the
 //     depth carries.
 //   - [Ctx.WaitUntil] runs work after the answer; [Registry.Close] refuses
-//     new calls ([ErrClosed]) and waits for calls and tasks in flight.
+//     new calls ([ErrClosed]) and waits for calls and tasks in flight, as
+//     long as its ctx allows; then it cancels the tasks' contexts, and a
+//     later Close waits again.
 //
 // Every Registry method, Binding and Env is safe for concurrent use.
 package workers

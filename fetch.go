@@ -2,10 +2,12 @@ package workers
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -109,21 +111,16 @@ func (c *closeBoth) Close() error {
 
 // ServeHTTP implements [http.Handler] with [Binding.Fetch], so a worker can
 // be served on a real listener, a fresh instance per request, as wrangler
-// dev does. Runtime errors become 404 (unknown service or entrypoint), 501
-// (no Fetch), 503 (closed) or 500 responses.
+// dev does. A failed Fetch is answered with 404 (unknown service or
+// entrypoint), 501 (no Fetch), 503 (closed) or 500 (the worker's error or
+// panic), and, as Workers answers an uncaught exception, with a reference
+// ID instead of the error's text, which may hold secrets: "internal error;
+// reference = <id>". The error is logged with that ID (see [WithLogger]);
+// [WithDebugErrors] puts it in the response too.
 func (b *Binding) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	resp, err := b.Fetch(req)
 	if err != nil {
-		code := http.StatusInternalServerError
-		switch {
-		case errors.Is(err, ErrServiceNotFound), errors.Is(err, ErrEntrypointNotFound):
-			code = http.StatusNotFound
-		case errors.Is(err, ErrNoFetchHandler):
-			code = http.StatusNotImplemented
-		case errors.Is(err, ErrClosed):
-			code = http.StatusServiceUnavailable
-		}
-		http.Error(w, err.Error(), code)
+		b.reg.serveError(w, req, b.svc, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -147,9 +144,48 @@ func (b *Binding) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // Handler returns an [http.Handler] serving the default entrypoint's Fetch of
-// the named service on a real listener.
+// the named service on a real listener. Errors are answered as
+// [Binding.ServeHTTP] answers them: with a status and a reference ID.
 func (r *Registry) Handler(service string) http.Handler {
 	return r.Bind(Service{Service: service})
+}
+
+// serveError answers a request whose Fetch failed with err: a status, a
+// reference ID, and the error's text only with WithDebugErrors. The error
+// goes to the logger with the ID, so that whoever got the ID can find it.
+func (r *Registry) serveError(w http.ResponseWriter, req *http.Request, s Service, err error) {
+	code, msg := http.StatusInternalServerError, "internal error"
+	switch {
+	case errors.Is(err, ErrServiceNotFound), errors.Is(err, ErrEntrypointNotFound):
+		code, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, ErrNoFetchHandler):
+		code, msg = http.StatusNotImplemented, "not implemented"
+	case errors.Is(err, ErrClosed):
+		code, msg = http.StatusServiceUnavailable, "service unavailable"
+	}
+	ref := strings.ToLower(rand.Text())
+	attrs := []any{"reference", ref, "service", s.Service}
+	if s.Entrypoint != "" {
+		attrs = append(attrs, "entrypoint", s.Entrypoint)
+	}
+	attrs = append(attrs, "method", req.Method, "path", req.URL.Path, "status", code, "error", err)
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		attrs = append(attrs, "stack", string(pe.Stack))
+	}
+	level := slog.LevelError
+	if code != http.StatusInternalServerError {
+		level = slog.LevelWarn // the registry's setup, not the worker, failed
+	}
+	r.logger().Log(req.Context(), level, "workers: Fetch failed", attrs...)
+	msg += "; reference = " + ref
+	if r != nil && r.opts.debugErrors {
+		msg += "\n\n" + err.Error()
+		if pe != nil {
+			msg += "\n\n" + string(pe.Stack)
+		}
+	}
+	http.Error(w, msg, code)
 }
 
 // serveOrigin runs the origin handler and turns what it writes into a

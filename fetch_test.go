@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -87,10 +88,10 @@ func (w *web) Fetch(r *http.Request) (*http.Response, error) {
 
 func (w *web) Add(a, b int) int { return a + b }
 
-func newWeb(t *testing.T) (*workers.Registry, *stream) {
+func newWeb(t *testing.T, opts ...workers.Option) (*workers.Registry, *stream) {
 	t.Helper()
 	s := &stream{ack: make(chan struct{})}
-	reg := newRegistry(t)
+	reg := newRegistry(t, opts...)
 	register(t, reg, "calc", workers.Worker{Default: workers.New[calc]()})
 	register(t, reg, "web", workers.Worker{
 		Default:  workers.New[web](),
@@ -231,8 +232,18 @@ func TestBindingAsRoundTripper(t *testing.T) {
 	require.ErrorIs(t, err, errSentinel, "http.Client keeps the error's identity")
 }
 
+// TestServeHTTP serves a worker on a real listener, by default and with
+// WithDebugErrors: a failed Fetch's response says what failed only in the
+// latter, and in both carries the reference ID under which it is logged.
 func TestServeHTTP(t *testing.T) {
-	reg, s := newWeb(t)
+	for _, debug := range []bool{false, true} {
+		t.Run(fmt.Sprintf("debug=%v", debug), func(t *testing.T) { testServeHTTP(t, debug) })
+	}
+}
+
+func testServeHTTP(t *testing.T, debug bool) {
+	var logs syncBuffer
+	reg, s := newWeb(t, workers.WithDebugErrors(debug), workers.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	register(t, reg, "nofetch", workers.Worker{Default: workers.New[calc]()})
 	mux := http.NewServeMux()
 	mux.Handle("/", reg.Handler("web"))
@@ -256,27 +267,45 @@ func TestServeHTTP(t *testing.T) {
 		return resp, string(data)
 	}
 
+	// failedAs checks the answer to a failed Fetch: the reference ID, what
+	// failed (want) only with WithDebugErrors, and both in the log.
+	failedAs := func(t *testing.T, body, want string) {
+		t.Helper()
+		ref := referenceIn(t, body)
+		if debug {
+			assert.Contains(t, body, want, "WithDebugErrors shows the error")
+		} else {
+			assert.NotContains(t, body, want, "the error's text stays in the logs")
+		}
+		assert.Contains(t, loggedError(t, logs.String(), ref), want, "the log has the error under the reference ID")
+	}
+
 	tests := []struct {
 		name, method, path, body string
 		status                   int
-		want                     string // the body holds it
+		want                     string // the body holds it (a failed Fetch's: see failedAs)
 		header                   string // X-Echo
+		failed                   bool   // Fetch failed: the runtime answered
 	}{
-		{"fresh instance", http.MethodGet, "/hits", "", http.StatusOK, "1", ""},
-		{"fresh again", http.MethodGet, "/hits", "", http.StatusOK, "1", ""},
-		{"echo", http.MethodPut, "/echo?a=b", "data", http.StatusCreated, "PUT /echo?a=b data", "via server"},
-		{"not found route", http.MethodGet, "/missing", "", http.StatusNotFound, "no route /missing", ""},
-		{"nested rpc", http.MethodGet, "/rpc", "", http.StatusOK, "3", ""},
-		{"callee error", http.MethodGet, "/fail", "", http.StatusInternalServerError, "sentinel", ""},
-		{"panic", http.MethodGet, "/panic", "", http.StatusInternalServerError, "fetch panicked", ""},
-		{"no fetch", http.MethodGet, "/nofetch/x", "", http.StatusNotImplemented, "nofetch", ""},
-		{"unknown service", http.MethodGet, "/ghost/x", "", http.StatusNotFound, "ghost", ""},
+		{"fresh instance", http.MethodGet, "/hits", "", http.StatusOK, "1", "", false},
+		{"fresh again", http.MethodGet, "/hits", "", http.StatusOK, "1", "", false},
+		{"echo", http.MethodPut, "/echo?a=b", "data", http.StatusCreated, "PUT /echo?a=b data", "via server", false},
+		{"not found route", http.MethodGet, "/missing", "", http.StatusNotFound, "no route /missing", "", false},
+		{"nested rpc", http.MethodGet, "/rpc", "", http.StatusOK, "3", "", false},
+		{"callee error", http.MethodGet, "/fail", "", http.StatusInternalServerError, "sentinel", "", true},
+		{"panic", http.MethodGet, "/panic", "", http.StatusInternalServerError, "fetch panicked", "", true},
+		{"no fetch", http.MethodGet, "/nofetch/x", "", http.StatusNotImplemented, "nofetch", "", true},
+		{"unknown service", http.MethodGet, "/ghost/x", "", http.StatusNotFound, "ghost", "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := do(tc.method, tc.path, tc.body)
 			assert.Equal(t, tc.status, resp.StatusCode)
-			assert.Contains(t, body, tc.want)
+			if tc.failed {
+				failedAs(t, body, tc.want)
+			} else {
+				assert.Contains(t, body, tc.want)
+			}
 			assert.Equal(t, tc.header, resp.Header.Get("X-Echo"))
 		})
 	}
@@ -304,7 +333,7 @@ func TestServeHTTP(t *testing.T) {
 		require.NoError(t, reg.Close(context.Background()))
 		resp, body := do(http.MethodGet, "/hits", "")
 		assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-		assert.Contains(t, body, "closed")
+		failedAs(t, body, "closed")
 	})
 }
 

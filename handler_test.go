@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,7 +82,7 @@ func sendRequest(t *testing.T, client *http.Client, method, url, body string) (*
 }
 
 func TestHandlerServesFetch(t *testing.T) {
-	reg := newRegistry(t)
+	reg := newRegistry(t, quiet())
 	var instances atomic.Int64
 	register(t, reg, "site", workers.Worker{Default: workers.NewFunc(func() *siteWorker {
 		instances.Add(1)
@@ -121,12 +122,29 @@ func TestHandlerServesFetch(t *testing.T) {
 	t.Run("worker error is 500", func(t *testing.T) {
 		resp, body := sendRequest(t, client, http.MethodGet, url+"/fail", "")
 		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
-		assert.Contains(t, body, errSiteDown.Error())
+		assert.Contains(t, body, "internal error; reference = ")
+		assert.NotContains(t, body, errSiteDown.Error(), "the error's text stays in the logs")
+
+		debug := newRegistry(t, workers.WithDebugErrors(true), quiet())
+		register(t, debug, "site", workers.Worker{Default: workers.New[siteWorker]()})
+		durl, dclient := startServer(t, debug.Handler("site"))
+		resp, body = sendRequest(t, dclient, http.MethodGet, durl+"/fail", "")
+		assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+		assert.Contains(t, body, errSiteDown.Error(), "WithDebugErrors shows it")
 	})
 }
 
+// TestHandlerRuntimeErrors serves what the runtime cannot, by default and
+// with WithDebugErrors: only the latter says what is wrong, as the logs do.
 func TestHandlerRuntimeErrors(t *testing.T) {
-	reg := newRegistry(t)
+	for _, debug := range []bool{false, true} {
+		t.Run(fmt.Sprintf("debug=%v", debug), func(t *testing.T) { testHandlerRuntimeErrors(t, debug) })
+	}
+}
+
+func testHandlerRuntimeErrors(t *testing.T, debug bool) {
+	var logs syncBuffer
+	reg := newRegistry(t, workers.WithDebugErrors(debug), workers.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	register(t, reg, "site", workers.Worker{Default: workers.New[siteWorker]()})
 	register(t, reg, "rpc", workers.Worker{Default: workers.New[rpcOnlyWorker]()})
 	register(t, reg, "named", workers.Worker{Entrypoints: map[string]workers.Constructor{"Web": workers.New[siteWorker]()}})
@@ -147,8 +165,20 @@ func TestHandlerRuntimeErrors(t *testing.T) {
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
 				resp, body := sendRequest(t, client, method, url+"/hits", "")
 				assert.Equal(t, tc.status, resp.StatusCode, "%s: %s", method, body)
+				if tc.status == http.StatusOK {
+					for _, s := range tc.says {
+						assert.Contains(t, body, s)
+					}
+					continue
+				}
+				logged := loggedError(t, logs.String(), referenceIn(t, body))
 				for _, s := range tc.says {
-					assert.Contains(t, body, s)
+					if debug {
+						assert.Contains(t, body, s)
+					} else {
+						assert.NotContains(t, body, s)
+					}
+					assert.Contains(t, logged, s)
 				}
 			}
 		})

@@ -11,11 +11,12 @@ import (
 type Option interface{ apply(*options) }
 
 type options struct {
-	logger   *slog.Logger
-	origin   http.Handler
-	maxDepth int
-	stateDir string
-	dialer   transport.Dialer
+	logger      *slog.Logger
+	debugErrors bool
+	origin      http.Handler
+	maxDepth    int
+	stateDir    string
+	dialer      transport.Dialer
 }
 
 type optionFunc func(*options)
@@ -31,7 +32,8 @@ const DefaultMaxDepth = 32
 const maxMaxDepth = 1 << 14
 
 // WithLogger sets the logger for what the runtime cannot return to a caller:
-// failed or panicking WaitUntil tasks, config warnings. The default is
+// failed or panicking WaitUntil tasks, Fetch errors answered over HTTP (with
+// the reference ID the response carries), config warnings. The default is
 // [slog.Default].
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
@@ -59,4 +61,13 @@ func WithMaxDepth(n int) Option {
 // wrangler dev keeps it.
 func WithStateDir(dir string) Option {
 	return optionFunc(func(o *options) { o.stateDir = dir })
+}
+
+// WithDebugErrors sets whether the responses of [Registry.Handler] and
+// [Binding.ServeHTTP] to a failed Fetch carry the error's text (and a
+// panic's stack) after the reference ID, as wrangler dev shows them. Turn
+// it on only in development: an error's text may hold secrets. By default
+// the response carries the reference ID alone and the error is only logged.
+func WithDebugErrors(on bool) Option {
+	return optionFunc(func(o *options) { o.debugErrors = on })
 }

@@ -42,8 +42,11 @@ type Service struct {
 type Registry struct {
 	opts  options
 	track *tracker
-	drain context.Context // canceled when Close gives up waiting
-	stop  context.CancelFunc
+	drain context.Context // canceled, with cause errGaveUp, once Close stops waiting
+	stop  context.CancelCauseFunc
+
+	closeOnce sync.Once // closes closers, once, for every Close
+	closeErr  error     // what closing them returned
 
 	mu        sync.RWMutex
 	workers   map[string]*worker
@@ -95,7 +98,7 @@ func NewRegistry(opts ...Option) *Registry {
 			o.apply(&r.opts)
 		}
 	}
-	r.drain, r.stop = context.WithCancel(context.Background())
+	r.drain, r.stop = context.WithCancelCause(context.Background())
 	return r
 }
 
@@ -336,10 +339,18 @@ func (r *Registry) Validate() error {
 }
 
 // Close stops the registry: new calls fail with [ErrClosed], and Close waits
-// for in-flight calls and WaitUntil tasks to finish. If ctx ends first, the
-// tasks' contexts are canceled and Close returns ctx's error. Bindings the
-// registry opened itself (D1 databases from [Registry.RegisterConfig]) are
-// closed once the wait is over.
+// for in-flight calls and WaitUntil tasks to finish. If ctx ends first,
+// Close cancels the tasks' contexts, with a cause ([context.Cause]) that
+// wraps ErrClosed, and returns an error that wraps ctx's and says how much
+// is still running. Bindings the registry opened itself (D1 databases from
+// [Registry.RegisterConfig], a Transport that is an [io.Closer]) are closed
+// once the first wait is over, whichever way it ended.
+//
+// Close may be called again, and concurrently: every call waits, as long as
+// its own ctx allows, for what is still running, and returns nil once
+// nothing is and the bindings are closed (or the error of closing them).
+// So after a Close that gave up, Close(context.Background()) returns once
+// the canceled tasks have returned, and never if one ignores its ctx.
 func (r *Registry) Close(ctx context.Context) error {
 	idle := r.track.close()
 	var err error
@@ -349,17 +360,23 @@ func (r *Registry) Close(ctx context.Context) error {
 		select {
 		case <-idle:
 		case <-ctx.Done():
-			err = ctx.Err()
+			err = fmt.Errorf("workers: Close: calls and WaitUntil tasks still running: %d: %w", r.track.running(), ctx.Err())
 		}
 	}
-	r.stop()
+	r.stop(errGaveUp)
 	r.releaseExports()
-	r.mu.Lock()
-	closers := r.closers
-	r.closers = nil
-	r.mu.Unlock()
-	for i := len(closers) - 1; i >= 0; i-- {
-		err = errors.Join(err, closers[i].Close())
-	}
-	return err
+	r.closeOnce.Do(func() {
+		r.mu.Lock()
+		closers := r.closers
+		r.closers = nil
+		r.mu.Unlock()
+		for i := len(closers) - 1; i >= 0; i-- {
+			r.closeErr = errors.Join(r.closeErr, closers[i].Close())
+		}
+	})
+	return errors.Join(err, r.closeErr)
 }
+
+// errGaveUp is the cause with which Close cancels the tasks it stopped
+// waiting for.
+var errGaveUp = newError(ErrClosed, "the registry is closed and Close stopped waiting for its tasks")

@@ -56,3 +56,6 @@ func (t *tracker) close() <-chan struct{} {
 }
 
 func (t *tracker) closed() bool { return t.n.Load()&closedBit != 0 }
+
+// running returns how many calls and tasks are in flight.
+func (t *tracker) running() int64 { return t.n.Load() &^ closedBit }

@@ -4,7 +4,10 @@
 // by reference; channels and unsafe pointers cannot cross.
 //
 // Plans are computed once per type, so the common case (scalars, strings,
-// pointer-free structs) costs a type lookup and no allocation.
+// pointer-free structs) costs a type lookup and no allocation. Values of
+// any depth copy: past a few hundred levels the copy keeps its work in a
+// slice instead of recursing, so that a list of a million nodes cannot
+// overflow the goroutine's stack.
 package clone
 
 import (
@@ -12,6 +15,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -21,6 +25,7 @@ type Copier struct {
 	refTypes  map[reflect.Type]bool
 	refIfaces []reflect.Type
 	plans     sync.Map // reflect.Type -> plan
+	fields    sync.Map // struct reflect.Type -> []int, see deepFields
 }
 
 // New returns a Copier that passes values of the given types by reference.
@@ -170,6 +175,9 @@ func (c *Copier) CopyValue(v reflect.Value) (reflect.Value, error) {
 	s := state{c: c}
 	out, err := s.copy(v)
 	if err != nil {
+		if e, ok := err.(*Error); ok && len(e.Path) > maxPath {
+			err = &Error{Path: shorten(e.Path), Type: e.Type}
+		}
 		return reflect.Value{}, err
 	}
 	return out, nil
@@ -182,11 +190,22 @@ type memoKey struct {
 }
 
 // state is one deep copy: memo keeps shared and cyclic references shared
-// and cyclic in the copy, and ends walks that would loop forever.
+// and cyclic in the copy, and ends walks that would loop forever. depth
+// counts the calls of copy on the goroutine's stack: past recurseLimit,
+// the rest of the value is copied by walk, whose stack is a slice, so that
+// no value (a list of a million nodes, say) can overflow the goroutine's.
 type state struct {
-	c    *Copier
-	memo map[memoKey]reflect.Value
+	c     *Copier
+	memo  map[memoKey]reflect.Value
+	depth int
+	stack []frame // walk's
+	steps []step  // walk's
 }
+
+// recurseLimit is how deep copy recurses before it hands over to walk.
+// Recursion is the faster of the two, and values are rarely deeper than
+// a few levels; a variable so that tests can run everything through walk.
+var recurseLimit = 256
 
 func (s *state) remember(k memoKey, v reflect.Value) {
 	if s.memo == nil {
@@ -196,6 +215,17 @@ func (s *state) remember(k memoKey, v reflect.Value) {
 }
 
 func (s *state) copy(v reflect.Value) (reflect.Value, error) {
+	if s.depth >= recurseLimit {
+		return s.walk(v)
+	}
+	s.depth++
+	out, err := s.copyRec(v)
+	s.depth--
+	return out, err
+}
+
+// copyRec copies v, recursing through copy into what v refers to.
+func (s *state) copyRec(v reflect.Value) (reflect.Value, error) {
 	t := v.Type()
 	if p := s.c.plan(t); p == planNone || p == planRef {
 		return v, nil
@@ -310,6 +340,22 @@ func (s *state) copy(v reflect.Value) (reflect.Value, error) {
 		return out, nil
 	}
 	return v, nil
+}
+
+// maxPath bounds the length of an error's path: a path through map keys
+// can be as long as they are.
+const maxPath = 1024
+
+// shorten cuts the middle out of a path longer than maxPath.
+func shorten(p string) string {
+	head, tail := maxPath/2, len(p)-maxPath/2
+	for head > 0 && !utf8.RuneStart(p[head]) {
+		head--
+	}
+	for tail < len(p) && !utf8.RuneStart(p[tail]) {
+		tail++
+	}
+	return p[:head] + "..." + p[tail:]
 }
 
 func prefix(err error, seg string) error {

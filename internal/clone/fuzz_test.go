@@ -2,6 +2,7 @@ package clone_test
 
 import (
 	"encoding/json"
+	"hash/crc32"
 	"math"
 	"math/big"
 	"reflect"
@@ -38,7 +39,11 @@ type doc struct {
 // FuzzCopy decodes fuzz bytes as JSON into any and into doc, copies the
 // result, and checks that the copy equals the original, that changing every
 // part of the copy leaves the original alone, and that cycles and shared
-// pointers keep their shape.
+// pointers keep their shape. It does so with the copy recursing as usual
+// and with it walking from the first level, and again for the value nested
+// deeper than the copy recurses and repeated in a long list (see
+// deepAndLong). The seeds under testdata include JSON thousands of levels
+// deep and long.
 func FuzzCopy(f *testing.F) {
 	for _, seed := range []string{
 		`null`, `1`, `"s"`, `[]`, `{}`, `[1,"a",null,true,{"k":[2.5]}]`,
@@ -51,6 +56,16 @@ func FuzzCopy(f *testing.F) {
 	}
 	c := clone.New()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzCopy(t, c, data)
+		deepAndLong(t, c, data)
+		defer clone.SetRecurseLimit(0)()
+		fuzzCopy(t, c, data)
+		deepAndLong(t, c, data)
+	})
+}
+
+func fuzzCopy(t *testing.T, c *clone.Copier, data []byte) {
+	{
 		var orig, want any
 		if json.Unmarshal(data, &orig) == nil {
 			require.NoError(t, json.Unmarshal(data, &want))
@@ -95,8 +110,59 @@ func FuzzCopy(f *testing.F) {
 			assert.True(t, &cp.Arr[0][0] != &d.Arr[0][0])
 		}
 		assert.True(t, reflect.DeepEqual(&d, cp))
-	})
+	}
 }
+
+// deepAndLong nests the JSON value of data past the depth at which the
+// copy stops recursing, through every kind of reference in turn (slice,
+// map, struct by value in an interface, pointer), and repeats it in a long
+// slice, so that one value is shared many times; the copy must equal it,
+// share what it shares, and be independent of it.
+func deepAndLong(t *testing.T, c *clone.Copier, data []byte) {
+	var v any
+	if json.Unmarshal(data, &v) != nil {
+		return
+	}
+	build := func() any {
+		var leaf any
+		require.NoError(t, json.Unmarshal(data, &leaf))
+		n := 260 + int(crc32.ChecksumIEEE(data)%500)
+		nested := leaf
+		for i := range n {
+			switch i % 4 {
+			case 0:
+				nested = []any{nested, i}
+			case 1:
+				nested = map[string]any{"k": nested}
+			case 2:
+				nested = box{In: nested}
+			default:
+				p := new(any)
+				*p = nested
+				nested = p
+			}
+		}
+		long := make([]any, 300)
+		for i := range long {
+			long[i] = nested
+		}
+		return long
+	}
+	orig, want := build().([]any), build()
+	got, err := c.Copy(orig)
+	require.NoError(t, err)
+	require.True(t, reflect.DeepEqual(want, got), "the deep copy differs")
+	cp := got.([]any)
+	if first, last := reflect.ValueOf(cp[0]), reflect.ValueOf(cp[len(cp)-1]); first.Kind() != reflect.Struct {
+		assert.Equal(t, first.UnsafePointer(), last.UnsafePointer(), "a value shared in the original is shared in the copy")
+		assert.NotEqual(t, reflect.ValueOf(orig[0]).UnsafePointer(), first.UnsafePointer())
+	}
+	mutateAny(cp[0])
+	require.True(t, reflect.DeepEqual(want, orig), "changing the deep copy changed the original")
+}
+
+// box holds a value by value in an interface.
+type box struct{ In any }
 
 // mutateAny changes every map and slice reachable from v.
 func mutateAny(v any) {
@@ -112,6 +178,11 @@ func mutateAny(v any) {
 			mutateAny(e)
 			v[i] = "mutated"
 		}
+	case box:
+		mutateAny(v.In)
+	case *any:
+		mutateAny(*v)
+		*v = "mutated"
 	}
 }
 
