@@ -25,8 +25,11 @@ type Binding struct {
 }
 
 // copier copies values across every invocation: Bindings and contexts are
-// references, not data.
-var copier = clone.New(reflect.TypeFor[*Binding](), reflect.TypeFor[context.Context](), reflect.TypeFor[*Stub]())
+// references, not data; RpcTargets and stubs, wherever they are in a value,
+// become new stubs (see target.go).
+var copier = clone.New(reflect.TypeFor[*Binding](), reflect.TypeFor[context.Context]()).
+	Swapping(func(t reflect.Type) bool { return t == stubType || isTarget(t) }).
+	Strict()
 
 // Target returns the service binding this Binding calls through.
 func (b *Binding) Target() Service {

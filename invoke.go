@@ -218,7 +218,7 @@ func (ep *entrypoint) result(ctx context.Context, m *method.Method, res any) (an
 	if s, ok := ep.swapResult(ctx, res); ok {
 		return s, nil
 	}
-	out, err := copier.Copy(res)
+	out, err := copyResult(ctx, ep, res)
 	if err != nil {
 		return nil, newError(ErrInvalidArgument, "%s method %q: result: %v", ep.display, m.Name, err)
 	}
@@ -252,7 +252,7 @@ func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type, 
 	}
 	v, err := clone.Convert(a, pt)
 	if err == nil {
-		v, err = copier.CopyValue(v)
+		v, err = copier.CopyValueSwap(v, ep.argumentSwap(sc))
 	}
 	if err != nil {
 		return v, &callError{kind: ErrInvalidArgument, cause: err,

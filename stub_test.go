@@ -3,10 +3,12 @@ package workers_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -381,4 +383,93 @@ func TestCallRefusesAnImpossibleResultBeforeRunning(t *testing.T) {
 	require.NoError(t, err, "an interface result may hold anything: the call runs")
 	assert.Equal(t, "text", s)
 	assert.Equal(t, int32(2), sideEffectRuns.Load())
+}
+
+// nested hands out and takes targets inside other values.
+type nested struct{ workers.Entrypoint }
+
+type Holder struct {
+	Name    string
+	Counter any
+}
+
+type badHolder struct {
+	Counter *Counter // the target's own type: cannot hold a stub
+}
+
+type secretive struct {
+	Name string
+	db   []byte // unexported data
+}
+
+type stamped struct {
+	When time.Time // marshals itself: crosses
+}
+
+func (w *nested) Wrapped() Holder { return Holder{Name: "c", Counter: &Counter{n: 40}} }
+func (w *nested) InMap() map[string]any {
+	return map[string]any{"a": &Counter{n: 1}, "b": []any{&Counter{n: 2}}}
+}
+func (w *nested) Bad() badHolder            { return badHolder{Counter: &Counter{}} }
+func (w *nested) Secret() secretive         { return secretive{Name: "s", db: []byte("password")} }
+func (w *nested) Stamp(s stamped) time.Time { return s.When }
+func (w *nested) Use(ctx context.Context, h Holder) (int, error) {
+	s, ok := h.Counter.(*workers.Stub)
+	if !ok {
+		return 0, fmt.Errorf("got %T", h.Counter)
+	}
+	return workers.Call[int](ctx, s, "Increment", 1)
+}
+
+func TestTargetsNestedInValues(t *testing.T) {
+	reg := newRegistry(t)
+	register(t, reg, "nested", workers.Worker{Default: workers.New[nested]()})
+	b := bind(reg, "nested")
+	ctx := t.Context()
+
+	h, err := workers.Call[Holder](ctx, b, "Wrapped")
+	require.NoError(t, err)
+	s, ok := h.Counter.(*workers.Stub)
+	require.True(t, ok, "a target in a field of type any arrives as a *Stub, not %T", h.Counter)
+	n, err := workers.Call[int](ctx, s, "Increment", 2)
+	require.NoError(t, err)
+	assert.Equal(t, 42, n)
+
+	m, err := workers.Call[map[string]any](ctx, b, "InMap")
+	require.NoError(t, err)
+	require.IsType(t, (*workers.Stub)(nil), m["a"])
+	require.IsType(t, (*workers.Stub)(nil), m["b"].([]any)[0])
+
+	// A target the caller made, passed inside an argument, runs where it was made.
+	mine := &Counter{n: 10}
+	n, err = workers.Call[int](ctx, b, "Use", Holder{Counter: mine})
+	require.NoError(t, err)
+	assert.Equal(t, 11, n)
+	assert.Equal(t, 11, mine.n, "the callee called the caller's own Counter")
+
+	_, err = b.Call(ctx, "Bad")
+	require.ErrorIs(t, err, workers.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "crosses by reference as a *workers.Stub")
+	assert.Contains(t, err.Error(), ".Counter")
+}
+
+func TestUnexportedDataDoesNotCross(t *testing.T) {
+	reg := newRegistry(t)
+	register(t, reg, "nested", workers.Worker{Default: workers.New[nested]()})
+	b := bind(reg, "nested")
+	_, err := b.Call(t.Context(), "Secret")
+	require.ErrorIs(t, err, workers.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "result")
+	assert.Contains(t, err.Error(), "unexported field db")
+	assert.Contains(t, err.Error(), "encoding.BinaryMarshaler")
+	assert.Contains(t, err.Error(), "workers.RpcTarget")
+	assert.NotContains(t, err.Error(), "password")
+
+	_, err = b.Call(t.Context(), "Stamp", secretive{Name: "x", db: []byte("k")})
+	require.ErrorIs(t, err, workers.ErrInvalidArgument, "refused as an argument too")
+
+	now := time.Now()
+	got, err := workers.Call[time.Time](t.Context(), b, "Stamp", stamped{When: now})
+	require.NoError(t, err, "time.Time marshals itself")
+	assert.True(t, now.Equal(got))
 }

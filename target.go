@@ -308,6 +308,43 @@ func (ep *entrypoint) swapArg(m *method.Method, i int, a any, pt reflect.Type, s
 	return out, true, nil
 }
 
+// argumentSwap returns the swap function of a copy of an argument: each
+// target or stub in it becomes a new reference held by *sc, released when
+// the method returns.
+func (ep *entrypoint) argumentSwap(sc **link.Scope) clone.SwapFunc {
+	return func(v reflect.Value) (reflect.Value, error) {
+		s := ep.worker.reg.reference(v.Interface())
+		if *sc == nil {
+			*sc = new(link.Scope)
+		}
+		(*sc).Add(s)
+		return reflect.ValueOf(s), nil
+	}
+}
+
+// copyResult copies res, a call's result, for the caller whose context is
+// ctx: each target or stub in it becomes a new reference held by the
+// caller's invocation.
+func copyResult(ctx context.Context, ep *entrypoint, res any) (any, error) {
+	switch res.(type) {
+	case nil, bool, int, int64, float64, string:
+		return res, nil
+	}
+	v := reflect.ValueOf(res)
+	if needs, ok := copier.NeedsCopy(v.Type()); ok && !needs {
+		return res, nil
+	}
+	out, err := copier.CopyValueSwap(v, func(v reflect.Value) (reflect.Value, error) {
+		s := ep.worker.reg.reference(v.Interface())
+		hold(ctx, s)
+		return reflect.ValueOf(s), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Interface(), nil
+}
+
 // reference returns a new reference to a, a target or a stub: a target is
 // exported, a stub duplicated.
 func (r *Registry) reference(a any) *Stub {

@@ -11,6 +11,7 @@
 package clone
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -24,8 +25,11 @@ import (
 type Copier struct {
 	refTypes  map[reflect.Type]bool
 	refIfaces []reflect.Type
-	plans     sync.Map // reflect.Type -> plan
-	fields    sync.Map // struct reflect.Type -> []int, see deepFields
+	swaps     func(reflect.Type) bool // types that cross as a stand-in; see Swapping
+	strict    bool                    // refuse structs with unexported data; see Strict
+	plans     sync.Map                // reflect.Type -> plan
+	fields    sync.Map                // struct reflect.Type -> []int, see deepFields
+	hiddenWhy sync.Map                // struct reflect.Type -> string, see hidden
 }
 
 // New returns a Copier that passes values of the given types by reference.
@@ -43,6 +47,29 @@ func New(refs ...reflect.Type) *Copier {
 	return c
 }
 
+// Swapping makes c give values of the types swaps accepts a stand-in when
+// they cross, wherever they are in a value: the runtime's RpcTargets and
+// stubs become new stubs. The stand-in comes from the swap function of
+// each copy ([Copier.CopyValueSwap]); a copy without one refuses such
+// values. Call it once, before c is used.
+func (c *Copier) Swapping(swaps func(reflect.Type) bool) *Copier {
+	c.swaps = swaps
+	return c
+}
+
+// Strict makes c refuse structs whose unexported fields hold data, unless
+// they marshal themselves (see [Copier.hidden]), instead of copying those
+// fields shallowly: what crosses a process boundary must be what crosses in
+// one. Call it once, before c is used.
+func (c *Copier) Strict() *Copier {
+	c.strict = true
+	return c
+}
+
+// A SwapFunc returns the stand-in for v, a value of a type that crosses by
+// reference.
+type SwapFunc func(v reflect.Value) (reflect.Value, error)
+
 type plan uint8
 
 const (
@@ -55,11 +82,70 @@ const (
 // Error reports a value that cannot be copied. Path locates it inside the
 // value, for example ".Items[2].Done".
 type Error struct {
-	Path string
-	Type reflect.Type
+	Path   string
+	Type   reflect.Type
+	Reason string // why, when it is not that the type cannot cross at all
+}
+
+var (
+	binaryMarshaler = reflect.TypeFor[encoding.BinaryMarshaler]()
+	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+// hidden says why values of the struct type t cannot cross: unexported
+// fields that hold data, which no copy (and no encoding, over a network)
+// can carry, unless the type marshals itself, as time.Time does; "" when
+// they can.
+func (c *Copier) hidden(t reflect.Type) string {
+	if !c.strict {
+		return ""
+	}
+	if r, ok := c.hiddenWhy.Load(t); ok {
+		return r.(string)
+	}
+	why := ""
+	marshals := func(t reflect.Type) bool {
+		return t.Implements(binaryMarshaler) || t.Implements(textMarshaler)
+	}
+	if !marshals(t) && !marshals(reflect.PointerTo(t)) {
+		for i := range t.NumField() {
+			if f := t.Field(i); !f.IsExported() && f.Type.Size() > 0 {
+				why = fmt.Sprintf("its unexported field %s holds data that cannot cross; export the fields, implement encoding.BinaryMarshaler or encoding.TextMarshaler, or embed workers.RpcTarget to pass it by reference", f.Name)
+				break
+			}
+		}
+	}
+	c.hiddenWhy.Store(t, why)
+	return why
+}
+
+// swapped reports whether values of t cross as a stand-in.
+func (c *Copier) swapped(t reflect.Type) bool {
+	return c.swaps != nil && t.Kind() == reflect.Pointer && c.swaps(t)
+}
+
+// swapTo returns the stand-in of v for a place of type at.
+func (s *state) swapTo(v reflect.Value, at reflect.Type) (reflect.Value, error) {
+	if s.swap == nil {
+		return reflect.Value{}, &Error{Type: v.Type(), Reason: "it crosses by reference, and cannot here"}
+	}
+	out, err := s.swap(v)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	if !out.Type().AssignableTo(at) {
+		return reflect.Value{}, &Error{Type: v.Type(), Reason: fmt.Sprintf("it crosses by reference as a %s, which a %s cannot hold: declare it as %s (or any)", out.Type(), at, out.Type())}
+	}
+	return out, nil
 }
 
 func (e *Error) Error() string {
+	if e.Reason != "" {
+		if e.Path == "" {
+			return fmt.Sprintf("a value of type %s: %s", e.Type, e.Reason)
+		}
+		return fmt.Sprintf("%s: a value of type %s: %s", e.Path, e.Type, e.Reason)
+	}
 	if e.Path == "" {
 		return fmt.Sprintf("a value of type %s cannot be copied", e.Type)
 	}
@@ -88,6 +174,9 @@ func (c *Copier) isRef(t reflect.Type) bool {
 }
 
 func (c *Copier) computePlan(t reflect.Type, seen map[reflect.Type]bool) plan {
+	if c.swaps != nil && c.swaps(t) {
+		return planDeep // visited, to be swapped
+	}
 	if c.isRef(t) {
 		return planRef
 	}
@@ -113,11 +202,14 @@ func (c *Copier) computePlan(t reflect.Type, seen map[reflect.Type]bool) plan {
 			return planNone // recursion only through pointers, which say deep themselves
 		}
 		seen[t] = true
+		if c.hidden(t) != "" {
+			return planRefuse
+		}
 		out := planNone
 		for i := range t.NumField() {
 			f := t.Field(i)
 			if !f.IsExported() {
-				continue // copied shallowly with the struct
+				continue // copied shallowly with the struct, which marshals itself
 			}
 			switch c.computePlan(f.Type, seen) {
 			case planRefuse:
@@ -166,17 +258,23 @@ func (c *Copier) Copy(v any) (any, error) {
 // CopyValue returns a deep copy of v as a value of the same type. The zero
 // Value (no value at all) copies as itself.
 func (c *Copier) CopyValue(v reflect.Value) (reflect.Value, error) {
+	return c.CopyValueSwap(v, nil)
+}
+
+// CopyValueSwap is CopyValue with swap giving the stand-ins of values that
+// cross by reference (see [Copier.Swapping]).
+func (c *Copier) CopyValueSwap(v reflect.Value, swap SwapFunc) (reflect.Value, error) {
 	if !v.IsValid() {
 		return v, nil
 	}
 	if p := c.plan(v.Type()); p == planNone || p == planRef {
 		return v, nil
 	}
-	s := state{c: c}
+	s := state{c: c, swap: swap}
 	out, err := s.copy(v)
 	if err != nil {
 		if e, ok := err.(*Error); ok && len(e.Path) > maxPath {
-			err = &Error{Path: shorten(e.Path), Type: e.Type}
+			err = &Error{Path: shorten(e.Path), Type: e.Type, Reason: e.Reason}
 		}
 		return reflect.Value{}, err
 	}
@@ -196,6 +294,7 @@ type memoKey struct {
 // no value (a list of a million nodes, say) can overflow the goroutine's.
 type state struct {
 	c     *Copier
+	swap  SwapFunc
 	memo  map[memoKey]reflect.Value
 	depth int
 	stack []frame // walk's
@@ -240,6 +339,9 @@ func (s *state) copyRec(v reflect.Value) (reflect.Value, error) {
 		if v.IsNil() {
 			return v, nil
 		}
+		if s.c.swapped(t) {
+			return s.swapTo(v, t)
+		}
 		k := memoKey{ptr: v.UnsafePointer(), typ: t}
 		if done, ok := s.memo[k]; ok {
 			return done, nil
@@ -256,7 +358,13 @@ func (s *state) copyRec(v reflect.Value) (reflect.Value, error) {
 		if v.IsNil() {
 			return v, nil
 		}
-		elem, err := s.copy(v.Elem())
+		var elem reflect.Value
+		var err error
+		if e := v.Elem(); s.c.swapped(e.Type()) {
+			elem, err = s.swapTo(e, t)
+		} else {
+			elem, err = s.copy(e)
+		}
 		if err != nil {
 			return reflect.Value{}, err
 		}
@@ -321,6 +429,9 @@ func (s *state) copyRec(v reflect.Value) (reflect.Value, error) {
 		}
 		return out, nil
 	case reflect.Struct:
+		if reason := s.c.hidden(t); reason != "" {
+			return reflect.Value{}, &Error{Type: t, Reason: reason}
+		}
 		out := reflect.New(t).Elem()
 		out.Set(v) // unexported fields travel shallowly: they are not reachable through reflection
 		for i := range t.NumField() {
@@ -360,7 +471,7 @@ func shorten(p string) string {
 
 func prefix(err error, seg string) error {
 	if e, ok := err.(*Error); ok {
-		return &Error{Path: seg + e.Path, Type: e.Type}
+		return &Error{Path: seg + e.Path, Type: e.Type, Reason: e.Reason}
 	}
 	return err
 }

@@ -214,6 +214,17 @@ func (s *state) visit(src, dst reflect.Value) error {
 				dst.Set(src)
 				return nil
 			}
+			if s.c.swapped(t) {
+				v, err := s.swapTo(src, dst.Type())
+				if err != nil {
+					if e, ok := err.(*Error); ok {
+						e.Path = s.path(stars)
+					}
+					return err
+				}
+				dst.Set(v)
+				return nil
+			}
 			k := memoKey{ptr: src.UnsafePointer(), typ: t}
 			if done, ok := s.memo[k]; ok {
 				dst.Set(done)
@@ -231,7 +242,7 @@ func (s *state) visit(src, dst reflect.Value) error {
 				return nil
 			}
 			e := src.Elem()
-			if s.c.shallow(e.Type()) {
+			if s.c.shallow(e.Type()) && !s.c.swapped(e.Type()) {
 				dst.Set(src)
 				return nil
 			}
@@ -278,6 +289,9 @@ func (s *state) visit(src, dst reflect.Value) error {
 			dst.Set(out)
 			s.push(frame{src: src, dst: out, kind: reflect.Map, stars: stars, m: &mapFrame{iter: src.MapRange()}})
 		case reflect.Struct:
+			if reason := s.c.hidden(t); reason != "" {
+				return &Error{Path: s.path(stars), Type: t, Reason: reason}
+			}
 			dst.Set(src) // unexported fields travel shallowly, as in copyRec
 			s.push(frame{src: src, dst: dst, kind: reflect.Struct, stars: stars})
 		default:
