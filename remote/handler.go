@@ -43,7 +43,10 @@ import (
 // ([AllowToken], [AllowCertificate]), and may reach only the services,
 // entrypoints and methods that credential allows: others get 401 or 403 and
 // reach no worker. Without credentials, the handler refuses everything
-// unless [InsecureAllowAll] says otherwise.
+// unless [InsecureAllowAll] says otherwise. It answers exactly
+// [CallProcedure] and [FetchPath] (after any prefix an http.StripPrefix
+// removed); any other path is 404. It panics if two options give the same
+// token or certificate identity.
 func NewHandler(reg *workers.Registry, opts ...HandlerOption) (string, http.Handler) {
 	h := &handler{reg: reg}
 	for _, o := range opts {
@@ -81,8 +84,14 @@ type principalKey struct{}
 var everyone = &principal{name: "anyone (InsecureAllowAll)", all: true}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fetch := strings.HasSuffix(r.URL.Path, "/Fetch")
-	if !fetch && !strings.HasSuffix(r.URL.Path, "/Call") {
+	// Exactly the two paths, wherever the handler is mounted: a path that
+	// only ends like one is someone else's.
+	var fetch bool
+	switch r.URL.Path {
+	case FetchPath:
+		fetch = true
+	case CallProcedure:
+	default:
 		http.NotFound(w, r)
 		return
 	}
