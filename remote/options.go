@@ -2,8 +2,8 @@ package remote
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"crypto/tls"
+	"fmt"
 
 	"connectrpc.com/connect"
 )
