@@ -390,6 +390,10 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		return
 	}
 	defer resp.Body.Close()
+	length := resp.ContentLength
+	if length == 0 && resp.Body != http.NoBody {
+		length = -1 // unknown, as net/http takes it: stream it, do not declare it
+	}
 	hdr := w.Header()
 	for k, v := range resp.Header {
 		hdr[k] = v
@@ -400,8 +404,8 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		}
 	}
 	hdr.Set(headerResult, "ok")
-	if resp.ContentLength >= 0 && hdr.Get("Content-Length") == "" {
-		hdr.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	if length >= 0 && hdr.Get("Content-Length") == "" {
+		hdr.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
 	for k := range resp.Trailer {
 		hdr.Add("Trailer", k)
@@ -412,7 +416,7 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	w.WriteHeader(status)
 	var dst io.Writer = w
-	if resp.ContentLength < 0 {
+	if length < 0 {
 		// A stream: the caller gets the headers now, and each write as it
 		// comes, not when a buffer fills.
 		fw := httpx.NewFlushWriter(w)
