@@ -50,7 +50,9 @@
 //
 // The name a worker is registered under is the name it is called by on the
 // serving side. A handler serves the workers its registry runs; a worker
-// registered there as remote is not served onward.
+// registered there as remote is not served onward, by RPC or by Fetch
+// (workers.ErrServiceNotFound, 404), so that no peer reaches a third
+// process with the serving process's credential and props of its own.
 //
 // # What a call keeps
 //

@@ -75,6 +75,7 @@ type handler struct {
 	call    *connect.Handler
 	errors  *connect.ErrorWriter
 	methods sync.Map // methodKey -> transport.MethodInfo, for methods that exist
+	local   sync.Map // methodKey{service, entrypoint, ""} -> true, for workers reg runs
 }
 
 type methodKey struct{ service, entrypoint, method string }
@@ -216,6 +217,9 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
 	mi, err := h.method(b, methodKey{m.Service, ep, m.Method})
 	if err != nil {
+		if lerr := h.servedHere(b, m.Service, ep); lerr != nil {
+			err = lerr
+		}
 		return nil, connectError(err)
 	}
 	args, err := decodeArgs(mi, m, where)
@@ -244,6 +248,30 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 		out.Result, out.Type = data, hintOf(res)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// servedHere fails unless b's worker is one reg runs itself. A worker
+// registered there as remote is not served onward: the peer would reach a
+// third process with this server's credential and props of its own making.
+func (h *handler) servedHere(b *workers.Binding, service, entrypoint string) error {
+	k := methodKey{service, entrypoint, ""}
+	if _, ok := h.local.Load(k); ok {
+		return nil
+	}
+	// Every worker reg runs reserves the name Fetch; a remote one has no
+	// methods described here.
+	_, err := describeMethod(b, "Fetch")
+	switch {
+	case errors.Is(err, workers.ErrReservedMethod):
+		h.local.Store(k, true) // a registered worker stays where it is
+		return nil
+	case errors.Is(err, workers.ErrMethodNotFound):
+		return errorf([]error{workers.ErrServiceNotFound},
+			"remote: service %q is not served here: this registry reaches it as a remote worker, and a handler serves only the workers its registry runs", service)
+	case err == nil:
+		return fmt.Errorf("remote: %s: the runtime describes a method Fetch, which is reserved", describe(service, entrypoint, ""))
+	}
+	return err
 }
 
 func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo, error) {
@@ -382,9 +410,14 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 			delete(inner.Header, k)
 		}
 	}
+	b := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props})
+	if err := h.servedHere(b, service, ep); err != nil {
+		writeFetchError(w, err)
+		return
+	}
 	// Over HTTP/1.1 too, the worker may answer while it still reads.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	resp, err := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props}).Fetch(inner)
+	resp, err := b.Fetch(inner)
 	if err != nil {
 		writeFetchError(w, err)
 		return
