@@ -18,10 +18,27 @@
 //	mux.Handle(remote.NewHandler(reg,
 //		remote.AllowToken(os.Getenv("WORKER_A_TOKEN"), remote.Allow{Service: "worker_b"}),
 //	))
-//	srv := &http.Server{Addr: ":8787", Handler: mux, Protocols: new(http.Protocols)}
+//	srv := &http.Server{
+//		Addr:              ":8787",
+//		Handler:           mux,
+//		ReadHeaderTimeout: 10 * time.Second,
+//		ReadTimeout:       time.Minute, // time enough for a 32 MiB call message
+//		WriteTimeout:      time.Minute,
+//		IdleTimeout:       2 * time.Minute,
+//		Protocols:         new(http.Protocols),
+//	}
 //	srv.Protocols.SetHTTP1(true)
 //	srv.Protocols.SetUnencryptedHTTP2(true) // h2c, for a private network
 //	srv.ListenAndServe()                    // or ListenAndServeTLS
+//
+// Give the server all four timeouts: they bound what a peer may hold before
+// it is authenticated and allowed, so that slow or stalled clients cannot
+// pile up connections. A request refused for its credentials is answered
+// from its headers, without waiting for its body. Once a request is
+// allowed, the handler lifts ReadTimeout and WriteTimeout for it (through
+// http.ResponseController) to the caller's deadline, plus a grace period
+// for the answer, or for as long as it takes when the caller set none: a
+// long call, or a Fetch whose bodies stream for minutes, is not cut short.
 //
 // RPC calls are one connect unary procedure ([CallProcedure]), so connect,
 // gRPC and gRPC-Web clients can make them; Fetch is plain HTTP proxied under

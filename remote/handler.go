@@ -30,9 +30,17 @@ import (
 //
 //	mux := http.NewServeMux()
 //	mux.Handle(remote.NewHandler(reg, remote.AllowToken(token, remote.Allow{Service: "worker_b"})))
-//	srv := &http.Server{Addr: ":8787", Handler: mux, Protocols: new(http.Protocols)}
+//	srv := &http.Server{
+//		Addr: ":8787", Handler: mux, Protocols: new(http.Protocols),
+//		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+//		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+//	}
 //	srv.Protocols.SetHTTP1(true)
 //	srv.Protocols.SetUnencryptedHTTP2(true) // h2c, on a private network; or serve TLS
+//
+// The timeouts bound unauthenticated and refused requests; the handler
+// lifts ReadTimeout and WriteTimeout for allowed ones, to the caller's
+// deadline (see the package documentation).
 //
 // Each call runs in reg as a local call would: on a fresh instance, with the
 // caller's props, deadline and metadata, one level deeper in its call chain
@@ -82,6 +90,44 @@ type methodKey struct{ service, entrypoint, method string }
 
 type principalKey struct{}
 
+// caller is who made a request, and where to answer it.
+type caller struct {
+	p *principal
+	w http.ResponseWriter
+}
+
+// closeUnread makes an answer given before the request body was read close
+// the connection (HTTP/1), rather than wait to read and discard that body
+// first as net/http does to reuse the connection. HTTP/2 streams need no
+// such care.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// graceAfterDeadline is how long past a caller's deadline its request may
+// still be read and answered: the answer to a call that ran out of time
+// is DeadlineExceeded, which must still reach the caller.
+const graceAfterDeadline = 10 * time.Second
+
+// lift lifts the server's ReadTimeout and WriteTimeout for an allowed
+// request: they bound what an unauthenticated or refused peer may hold, and
+// would cut a long call or a streamed Fetch body short. The request keeps
+// the caller's own deadline, if it set one. Writers that do not support
+// deadlines need no lifting.
+func lift(w http.ResponseWriter, ctx context.Context, read bool) {
+	var until time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		until = dl.Add(graceAfterDeadline)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(until)
+	if read {
+		_ = rc.SetReadDeadline(until)
+	}
+}
+
 var everyone = &principal{name: "anyone (InsecureAllowAll)", all: true}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -98,14 +144,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.authenticate(r)
 	if err != nil {
+		// Answered from the headers alone: the body, which a slow or
+		// stalled client may never finish, is not waited for.
 		if fetch {
-			writeFetchError(w, err)
+			writeFetchError(w, r, err)
 		} else {
+			closeUnread(w, r)
 			h.writeCallError(w, r, err)
 		}
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, w: w}))
 	if fetch {
 		h.serveFetch(w, r, p)
 		return
@@ -202,10 +251,15 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	if ep == "default" {
 		ep = ""
 	}
-	p, _ := ctx.Value(principalKey{}).(*principal)
-	if p == nil || !p.allows(m.Service, ep, m.Method) {
+	c, _ := ctx.Value(principalKey{}).(*caller)
+	if c == nil || !c.p.allows(m.Service, ep, m.Method) {
+		var p *principal
+		if c != nil {
+			p = c.p
+		}
 		return nil, connectError(denied(p, m.Service, ep, m.Method))
 	}
+	lift(c.w, ctx, false) // the message is read already
 	where := describe(m.Service, ep, m.Method)
 	var props any
 	if len(m.Props) > 0 && !isNull(m.Props) {
@@ -348,12 +402,12 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		ep = ""
 	}
 	if !p.allows(service, ep, "Fetch") {
-		writeFetchError(w, denied(p, service, ep, ""))
+		writeFetchError(w, r, denied(p, service, ep, ""))
 		return
 	}
 	where := describe(service, ep, "")
 	bad := func(format string, args ...any) {
-		writeFetchError(w, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
+		writeFetchError(w, r, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
 	}
 	var props any
 	if v := r.Header.Get(headerProps); v != "" {
@@ -412,14 +466,16 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	b := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props})
 	if err := h.servedHere(b, service, ep); err != nil {
-		writeFetchError(w, err)
+		writeFetchError(w, r, err)
 		return
 	}
+	// Both bodies may stream for as long as the caller allows.
+	lift(w, ctx, true)
 	// Over HTTP/1.1 too, the worker may answer while it still reads.
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	resp, err := b.Fetch(inner)
 	if err != nil {
-		writeFetchError(w, err)
+		writeFetchError(w, r, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -463,8 +519,10 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 // writeFetchError answers a Fetch the runtime could not serve, with the
-// error in a header for the Transport and as text for anyone else.
-func writeFetchError(w http.ResponseWriter, err error) {
+// error in a header for the Transport and as text for anyone else. The
+// request body may be unread: it is not waited for.
+func writeFetchError(w http.ResponseWriter, r *http.Request, err error) {
+	closeUnread(w, r)
 	we, code := toWire(err)
 	hdr := w.Header()
 	hdr.Set(headerResult, "error")
