@@ -82,12 +82,17 @@
 //     generated clients). Binding.Call, which asks for none, gets
 //     predeclared types (int, string, []byte, time.Time, ...) as they were
 //     sent and other values JSON-like: map[string]any, []any, int64.
-//   - Errors keep their identity: every workers.Err* sentinel, context.Canceled
-//     and context.DeadlineExceeded, and whatever [RegisterSentinel] adds,
-//     match errors.Is on the caller; types registered with [RegisterError]
-//     match errors.As; any other error keeps its message. A panic arrives as
-//     a *workers.PanicError whose Value is the panic's text, without the
-//     callee's stack.
+//   - Errors keep their identity only where both sides know them by name.
+//     Every workers.Err* sentinel, context.Canceled and
+//     context.DeadlineExceeded match errors.Is on the caller. A package's
+//     own sentinels and error types do so only when both the calling and the
+//     serving program name them: pass the same [WithErrors] list, declared
+//     once beside the errors, to [NewHandler] and to [Register] (or
+//     [Dialer]), or register them for the whole process on both sides
+//     ([RegisterSentinel], [RegisterError]). Any other error, and any error
+//     named on one side only, arrives with its message alone: errors.Is and
+//     errors.As do not find it. A panic arrives as a *workers.PanicError
+//     whose Value is the panic's text, without the callee's stack.
 //   - The caller's deadline travels with the call and cancellation travels
 //     back: when the caller goes away, the callee's context is canceled.
 //   - Props travel with the call and arrive JSON-like, as props from a
@@ -119,7 +124,7 @@
 //
 // What does not change: the code of the callers and of the workers, the
 // bindings, the names, props, named entrypoints as permission boundaries,
-// the errors.
+// and the errors, once both sides name them (above).
 //
 // # Security
 //

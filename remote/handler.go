@@ -147,7 +147,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Answered from the headers alone: the body, which a slow or
 		// stalled client may never finish, is not waited for.
 		if fetch {
-			writeFetchError(w, r, err)
+			h.writeFetchError(w, r, err)
 		} else {
 			closeUnread(w, r)
 			h.writeCallError(w, r, err)
@@ -223,7 +223,7 @@ func denied(p *principal, service, entrypoint, method string) error {
 }
 
 func (h *handler) writeCallError(w http.ResponseWriter, r *http.Request, err error) {
-	ce := connectError(err)
+	ce := h.connectError(err)
 	if ce.Code() == connect.CodeUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="workers"`)
 	}
@@ -236,8 +236,8 @@ func (h *handler) writeCallError(w http.ResponseWriter, r *http.Request, err err
 
 // connectError turns a call's error into a connect error with the code of
 // its first sentinel, carrying the whole error in its metadata.
-func connectError(err error) *connect.Error {
-	we, code := toWire(err)
+func (h *handler) connectError(err error) *connect.Error {
+	we, code := toWire(err, h.cfg.errors)
 	ce := connect.NewError(code, errors.New(we.Message))
 	if data, merr := encMode.Marshal(we); merr == nil {
 		ce.Meta().Set(headerError, connect.EncodeBinaryHeader(data))
@@ -257,7 +257,7 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 		if c != nil {
 			p = c.p
 		}
-		return nil, connectError(denied(p, m.Service, ep, m.Method))
+		return nil, h.connectError(denied(p, m.Service, ep, m.Method))
 	}
 	lift(c.w, ctx, false) // the message is read already
 	where := describe(m.Service, ep, m.Method)
@@ -265,7 +265,7 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	if len(m.Props) > 0 && !isNull(m.Props) {
 		var err error
 		if props, err = decodeAny(m.Props, ""); err != nil {
-			return nil, connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
 		}
 	}
 	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
@@ -274,30 +274,30 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 		if lerr := h.servedHere(b, m.Service, ep); lerr != nil {
 			err = lerr
 		}
-		return nil, connectError(err)
+		return nil, h.connectError(err)
 	}
 	args, err := decodeArgs(mi, m, where)
 	if err != nil {
-		return nil, connectError(err)
+		return nil, h.connectError(err)
 	}
 	// The caller counted this invocation at m.Depth; the call below counts
 	// one more than the context says.
 	ctx = transport.WithDepth(withReceived(ctx, m.Metadata), max(m.Depth, 1)-1)
 	res, err := b.Call(ctx, m.Method, args...)
 	if err != nil {
-		return nil, connectError(err)
+		return nil, h.connectError(err)
 	}
 	out := &CallResponse{}
 	if mi.Result != nil {
 		if err := crossable(res); err != nil {
-			return nil, connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
 		}
 		data, err := encMode.Marshal(res)
 		if err != nil {
-			return nil, connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
 		}
 		if len(data) > MaxMessageBytes {
-			return nil, connectError(sizeError(where+": result", len(data)))
+			return nil, h.connectError(sizeError(where+": result", len(data)))
 		}
 		out.Result, out.Type = data, hintOf(res)
 	}
@@ -402,12 +402,12 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		ep = ""
 	}
 	if !p.allows(service, ep, "Fetch") {
-		writeFetchError(w, r, denied(p, service, ep, ""))
+		h.writeFetchError(w, r, denied(p, service, ep, ""))
 		return
 	}
 	where := describe(service, ep, "")
 	bad := func(format string, args ...any) {
-		writeFetchError(w, r, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
+		h.writeFetchError(w, r, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
 	}
 	var props any
 	if v := r.Header.Get(headerProps); v != "" {
@@ -466,7 +466,7 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	b := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props})
 	if err := h.servedHere(b, service, ep); err != nil {
-		writeFetchError(w, r, err)
+		h.writeFetchError(w, r, err)
 		return
 	}
 	// Both bodies may stream for as long as the caller allows.
@@ -475,7 +475,7 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	resp, err := b.Fetch(inner)
 	if err != nil {
-		writeFetchError(w, r, err)
+		h.writeFetchError(w, r, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -521,9 +521,9 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 // writeFetchError answers a Fetch the runtime could not serve, with the
 // error in a header for the Transport and as text for anyone else. The
 // request body may be unread: it is not waited for.
-func writeFetchError(w http.ResponseWriter, r *http.Request, err error) {
+func (h *handler) writeFetchError(w http.ResponseWriter, r *http.Request, err error) {
 	closeUnread(w, r)
-	we, code := toWire(err)
+	we, code := toWire(err, h.cfg.errors)
 	hdr := w.Header()
 	hdr.Set(headerResult, "error")
 	if data, merr := encMode.Marshal(we); merr == nil {

@@ -29,6 +29,7 @@ type clientConfig struct {
 	httpClient connect.HTTPClient
 	tls        *tls.Config
 	connect    []connect.ClientOption
+	errors     *knownErrors
 }
 
 type handlerConfig struct {
@@ -36,6 +37,7 @@ type handlerConfig struct {
 	tokens   map[[sha256.Size]byte]*principal
 	certs    map[string]*principal
 	connect  []connect.HandlerOption
+	errors   *knownErrors
 }
 
 type clientOptionFunc func(*clientConfig)
