@@ -117,6 +117,17 @@
 //     ([MaxMessageBytes]), with Workers' message: "Serialized RPC arguments
 //     or return values are limited to 32MiB, but the size of this value was:
 //     N bytes."
+//   - The serving side decodes a call only as far as it must: the service,
+//     entrypoint and method are checked against the caller's credential
+//     before any argument or props are decoded; a call has at most 65,536
+//     arguments and 1,024 metadata pairs; an array or a map that does not
+//     fit its parameter's type is refused without being decoded anyhow
+//     (workers.ErrInvalidArgument, naming the argument); and the arguments
+//     and props together may take, decoded, at most 8 times their serialized
+//     size plus 64 MiB, as the handler reckons from the CBOR and the
+//     parameter types before decoding. Values decoded into concrete types
+//     rarely come near; JSON-like values into an interface (a list of small
+//     maps takes some 40 times its size) do beyond a few MiB.
 //   - Unexported struct fields are not sent (CBOR, like JSON, sees only
 //     exported ones).
 //   - A call costs a network round trip: on loopback, connect's own cost

@@ -261,25 +261,34 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	}
 	lift(c.w, ctx, false) // the message is read already
 	where := describe(m.Service, ep, m.Method)
-	var props any
-	if len(m.Props) > 0 && !isNull(m.Props) {
-		var err error
-		if props, err = decodeAny(m.Props, ""); err != nil {
-			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
-		}
-	}
-	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
-	mi, err := h.method(b, methodKey{m.Service, ep, m.Method})
+	// The method first, from a binding without props: nothing the caller
+	// sent is decoded for a call that cannot be made.
+	mi, err := h.method(h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep}), methodKey{m.Service, ep, m.Method})
 	if err != nil {
-		if lerr := h.servedHere(b, m.Service, ep); lerr != nil {
+		if lerr := h.servedHere(h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep}), m.Service, ep); lerr != nil {
 			err = lerr
 		}
 		return nil, h.connectError(err)
 	}
-	args, err := decodeArgs(mi, m, where)
+	size := len(m.Props)
+	for _, a := range m.Args {
+		size += len(a)
+	}
+	s := &sizer{size: size, limit: decodeBudget(size)}
+	var props any
+	if len(m.Props) > 0 && !isNull(m.Props) {
+		if props, err = decodeWithin(s, m.Props, anyType, ""); err != nil {
+			if errors.Is(err, errBudget) {
+				err = s.overError()
+			}
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
+		}
+	}
+	args, err := decodeArgs(s, mi, m, where)
 	if err != nil {
 		return nil, h.connectError(err)
 	}
+	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
 	// The caller counted this invocation at m.Depth; the call below counts
 	// one more than the context says.
 	ctx = transport.WithDepth(withReceived(ctx, m.Metadata), max(m.Depth, 1)-1)
@@ -342,11 +351,15 @@ func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo,
 
 var anyType = reflect.TypeFor[any]()
 
-// decodeArgs decodes each argument straight into its parameter's type. One
-// that does not decode so is decoded plainly and left to the call, which
-// converts it exactly as it converts in-process (21 to int64 yes, 1.5 to int
-// no) or names both types; nil likewise, where a parameter is not nilable.
-func decodeArgs(mi transport.MethodInfo, m *CallRequest, where string) ([]any, error) {
+// decodeArgs decodes each argument straight into its parameter's type,
+// within the budget of s. A scalar that does not decode so (1.5 for an
+// int, 300 for a uint8, "x" for an int) is decoded as it is and left to the
+// call, which converts it exactly as it converts in-process (21.0 to int
+// yes, 1.5 no) or names both types; nil likewise, where a parameter is not
+// nilable. An array or a map that does not decode into its parameter's
+// type is refused here: decoding it anyhow would spend memory on a call
+// that fails.
+func decodeArgs(s *sizer, mi transport.MethodInfo, m *CallRequest, where string) ([]any, error) {
 	if len(m.Args) == 0 {
 		return nil, nil
 	}
@@ -356,30 +369,89 @@ func decodeArgs(mi transport.MethodInfo, m *CallRequest, where string) ([]any, e
 	}
 	args := make([]any, len(m.Args))
 	for i, raw := range m.Args {
-		if isNull(raw) {
-			continue
-		}
-		pt := anyType // one too many: the call reports the count
+		var pt reflect.Type
 		switch {
 		case i < fixed:
 			pt = mi.Params[i]
 		case mi.Variadic:
 			pt = mi.Params[fixed].Elem()
+		default:
+			// One too many: the call reports the count, which is all it
+			// needs of the extra arguments.
+			continue
+		}
+		if isNull(raw) {
+			continue
 		}
 		hint := ""
 		if i < len(m.Types) {
 			hint = m.Types[i]
 		}
-		if v, err := decodeInto(raw, pt, hint); err == nil {
-			args[i] = v.Interface()
+		v, err := decodeWithin(s, raw, pt, hint)
+		if err == nil {
+			args[i] = v
 			continue
-		} else if a, err2 := decodeAny(raw, hint); err2 == nil {
-			args[i] = a
-		} else {
-			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: argument %d: %v", where, i, err)
 		}
+		if errors.Is(err, errBudget) {
+			return nil, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: argument %d (%s): %v", where, i, pt, s.overError())
+		}
+		if scalar(raw) {
+			if a, err2 := decodeAny(raw, hint); err2 == nil {
+				args[i] = a
+				continue
+			}
+		}
+		return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: argument %d (%s): %v", where, i, pt, err)
 	}
 	return args, nil
+}
+
+// decodeWithin decodes raw into a value of type t (an interface by the
+// hint), once s has reckoned that it fits what is left of its budget.
+func decodeWithin(s *sizer, raw []byte, t reflect.Type, hint string) (any, error) {
+	if t.Kind() == reflect.Interface {
+		if ht := hintTypes[hint]; ht != nil && ht.Implements(t) {
+			t = ht
+		}
+	}
+	s.data = raw
+	if h, err := readHead(raw, 0); err != nil {
+		return nil, err
+	} else if !fits(h, t) {
+		// Refused at a glance, not after walking what may be millions of
+		// elements.
+		return nil, fmt.Errorf("cbor: cannot decode %s into a value of type %s", majorNames[h.major], t)
+	}
+	if err := s.add(decoderCost + alloc(int64(t.Size()))); err != nil {
+		return nil, err
+	}
+	if _, err := s.walk(0, t, 0); err != nil {
+		return nil, err
+	}
+	v, err := decodeInto(raw, t, "")
+	if err != nil {
+		return nil, err
+	}
+	return v.Interface(), nil
+}
+
+// scalar reports whether raw is a CBOR item that holds no array or map
+// (under any tags): decoding it plainly costs no more than its size.
+func scalar(raw []byte) bool {
+	for pos := 0; ; {
+		h, err := readHead(raw, pos)
+		if err != nil {
+			return false
+		}
+		switch h.major {
+		case 4, 5:
+			return false
+		case 6:
+			pos += h.size
+			continue
+		}
+		return true
+	}
 }
 
 func describe(service, entrypoint, method string) string {
