@@ -24,7 +24,9 @@ type fetcher interface {
 // Fetch sends req to the target entrypoint's Fetch method on a fresh
 // instance, as Workers' binding.fetch(request) does. The callee gets a clone
 // of req whose context is its Ctx; bodies stream, they are not copied. An
-// entrypoint without Fetch fails with [ErrNoFetchHandler].
+// entrypoint without Fetch fails with [ErrNoFetchHandler]. A response body
+// whose ContentLength was left at 0 (neither nil nor http.NoBody) comes
+// back with ContentLength -1, unknown, as net/http takes it.
 func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if req == nil {
 		return nil, newError(ErrInvalidArgument, "Fetch: nil request")
@@ -40,7 +42,11 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		defer c.end()
-		return ep.worker.remote.Fetch(c, &transport.Call{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.inv.Depth)}, req)
+		resp, err := ep.worker.remote.Fetch(c, &transport.Call{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.inv.Depth)}, req)
+		if resp != nil {
+			undeclaredLength(resp)
+		}
+		return resp, err
 	}
 	if !ep.fetch {
 		return nil, newError(ErrNoFetchHandler, "%s: Handler does not export a Fetch method", ep.display)
@@ -64,10 +70,20 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if resp.Body == nil {
 		resp.Body = http.NoBody
 	}
+	undeclaredLength(resp)
 	if resp.Request == nil {
 		resp.Request = req
 	}
 	return resp, nil
+}
+
+// undeclaredLength marks a body left at ContentLength 0 as of unknown
+// length, as net/http takes it: whoever passes it on must stream it, not
+// declare it empty.
+func undeclaredLength(resp *http.Response) {
+	if resp.ContentLength == 0 && resp.Body != nil && resp.Body != http.NoBody {
+		resp.ContentLength = -1
+	}
 }
 
 func (ep *entrypoint) fetchOnce(c *Ctx, inst any, req *http.Request) (resp *http.Response, err error) {

@@ -36,6 +36,7 @@ type Transport struct {
 	client *connect.Client[CallRequest, CallResponse]
 	http   connect.HTTPClient
 	own    *http.Transport // the HTTP transport it made, closed by Close
+	errors *knownErrors    // WithErrors
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -55,7 +56,7 @@ func NewTransport(baseURL string, opts ...ClientOption) *Transport {
 		}
 	}
 	base, err := parseBase(baseURL)
-	t := &Transport{base: base, err: err, token: cfg.token, http: cfg.httpClient}
+	t := &Transport{base: base, err: err, token: cfg.token, http: cfg.httpClient, errors: cfg.errors}
 	if err != nil {
 		t.base = baseURL
 		return t
@@ -215,7 +216,7 @@ func (t *Transport) failed(ctx context.Context, where string, err error) error {
 	var ce *connect.Error
 	if errors.As(err, &ce) && connect.IsWireError(ce) {
 		if we := wireErrorIn(ce.Meta().Get(headerError)); we != nil {
-			return fromWire(we)
+			return fromWire(we, t.errors)
 		}
 		// An answer from something other than the handler: a proxy, or a
 		// server where it is not mounted.
@@ -325,7 +326,7 @@ func (t *Transport) Fetch(ctx context.Context, call *transport.Call, req *http.R
 	case "error":
 		drain(resp.Body)
 		if we := wireErrorIn(resp.Header.Get(headerError)); we != nil {
-			return nil, fromWire(we)
+			return nil, fromWire(we, t.errors)
 		}
 		return nil, errorf([]error{workers.ErrUnavailable}, "workers: %s: remote worker at %s failed with HTTP status %d", where, t.base, resp.StatusCode)
 	default:

@@ -38,8 +38,73 @@ func (Codec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 }
 
 // Unmarshal decodes CBOR data into v, refusing malformed data and extra
-// bytes after the value.
-func (Codec) Unmarshal(data []byte, v any) error { return decMode.Unmarshal(data, v) }
+// bytes after the value. A [CallRequest] may hold at most 65,536 arguments
+// (and as many types) and 1,024 metadata pairs: what a message holds beyond
+// is refused before it is decoded, so that a small message cannot make
+// millions of values.
+func (Codec) Unmarshal(data []byte, v any) error {
+	if m, ok := v.(*CallRequest); ok {
+		return unmarshalCall(data, m)
+	}
+	return decMode.Unmarshal(data, v)
+}
+
+// callShape is what is looked at in a call's message before it is
+// decoded: how many arguments, types and metadata pairs it holds, counted
+// in place.
+type callShape struct {
+	Args     countOf `cbor:"args"`
+	Types    countOf `cbor:"types"`
+	Metadata countOf `cbor:"metadata"`
+}
+
+// countOf counts the elements of an array, or the pairs of a map, without
+// decoding them; up to maxArgs, and one more when there are more.
+type countOf struct{ n int }
+
+func (c *countOf) UnmarshalCBOR(data []byte) error {
+	h, err := readHead(data, 0)
+	if err != nil {
+		return err
+	}
+	n := 0
+	switch {
+	case h.major == 4:
+		if n, err = arrayLen(data, maxArgs); err != nil {
+			return err
+		}
+	case h.major == 5 && !h.indefinite:
+		n = int(min(h.arg, maxArgs+1))
+	case h.major == 5:
+		s := &sizer{data: data, limit: 1<<63 - 1}
+		for pos := h.size; !isBreak(data, pos) && n <= maxArgs; n++ {
+			if pos, err = s.walk(pos, nil, 0); err != nil {
+				return err
+			}
+			if pos, err = s.walk(pos, nil, 0); err != nil {
+				return err
+			}
+		}
+	}
+	c.n = max(c.n, n) // a key given twice counts at its largest
+	return nil
+}
+
+func unmarshalCall(data []byte, m *CallRequest) error {
+	var shape callShape
+	if err := decMode.Unmarshal(data, &shape); err != nil {
+		return err
+	}
+	switch {
+	case shape.Args.n > maxArgs:
+		return fmt.Errorf("remote: a call may have at most %d arguments", maxArgs)
+	case shape.Types.n > maxArgs:
+		return fmt.Errorf("remote: a call may have at most %d argument types", maxArgs)
+	case shape.Metadata.n > maxMetadataPairs:
+		return fmt.Errorf("remote: a call may have at most %d metadata pairs", maxMetadataPairs)
+	}
+	return decMode.Unmarshal(data, m)
+}
 
 // IsBinary reports true: CBOR is a binary format.
 func (Codec) IsBinary() bool { return true }

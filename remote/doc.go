@@ -18,10 +18,27 @@
 //	mux.Handle(remote.NewHandler(reg,
 //		remote.AllowToken(os.Getenv("WORKER_A_TOKEN"), remote.Allow{Service: "worker_b"}),
 //	))
-//	srv := &http.Server{Addr: ":8787", Handler: mux, Protocols: new(http.Protocols)}
+//	srv := &http.Server{
+//		Addr:              ":8787",
+//		Handler:           mux,
+//		ReadHeaderTimeout: 10 * time.Second,
+//		ReadTimeout:       time.Minute, // time enough for a 32 MiB call message
+//		WriteTimeout:      time.Minute,
+//		IdleTimeout:       2 * time.Minute,
+//		Protocols:         new(http.Protocols),
+//	}
 //	srv.Protocols.SetHTTP1(true)
 //	srv.Protocols.SetUnencryptedHTTP2(true) // h2c, for a private network
 //	srv.ListenAndServe()                    // or ListenAndServeTLS
+//
+// Give the server all four timeouts: they bound what a peer may hold before
+// it is authenticated and allowed, so that slow or stalled clients cannot
+// pile up connections. A request refused for its credentials is answered
+// from its headers, without waiting for its body. Once a request is
+// allowed, the handler lifts ReadTimeout and WriteTimeout for it (through
+// http.ResponseController) to the caller's deadline, plus a grace period
+// for the answer, or for as long as it takes when the caller set none: a
+// long call, or a Fetch whose bodies stream for minutes, is not cut short.
 //
 // RPC calls are one connect unary procedure ([CallProcedure]), so connect,
 // gRPC and gRPC-Web clients can make them; Fetch is plain HTTP proxied under
@@ -50,7 +67,9 @@
 //
 // The name a worker is registered under is the name it is called by on the
 // serving side. A handler serves the workers its registry runs; a worker
-// registered there as remote is not served onward.
+// registered there as remote is not served onward, by RPC or by Fetch
+// (workers.ErrServiceNotFound, 404), so that no peer reaches a third
+// process with the serving process's credential and props of its own.
 //
 // # What a call keeps
 //
@@ -63,12 +82,17 @@
 //     generated clients). Binding.Call, which asks for none, gets
 //     predeclared types (int, string, []byte, time.Time, ...) as they were
 //     sent and other values JSON-like: map[string]any, []any, int64.
-//   - Errors keep their identity: every workers.Err* sentinel, context.Canceled
-//     and context.DeadlineExceeded, and whatever [RegisterSentinel] adds,
-//     match errors.Is on the caller; types registered with [RegisterError]
-//     match errors.As; any other error keeps its message. A panic arrives as
-//     a *workers.PanicError whose Value is the panic's text, without the
-//     callee's stack.
+//   - Errors keep their identity only where both sides know them by name.
+//     Every workers.Err* sentinel, context.Canceled and
+//     context.DeadlineExceeded match errors.Is on the caller. A package's
+//     own sentinels and error types do so only when both the calling and the
+//     serving program name them: pass the same [WithErrors] list, declared
+//     once beside the errors, to [NewHandler] and to [Register] (or
+//     [Dialer]), or register them for the whole process on both sides
+//     ([RegisterSentinel], [RegisterError]). Any other error, and any error
+//     named on one side only, arrives with its message alone: errors.Is and
+//     errors.As do not find it. A panic arrives as a *workers.PanicError
+//     whose Value is the panic's text, without the callee's stack.
 //   - The caller's deadline travels with the call and cancellation travels
 //     back: when the caller goes away, the callee's context is canceled.
 //   - Props travel with the call and arrive JSON-like, as props from a
@@ -93,6 +117,17 @@
 //     ([MaxMessageBytes]), with Workers' message: "Serialized RPC arguments
 //     or return values are limited to 32MiB, but the size of this value was:
 //     N bytes."
+//   - The serving side decodes a call only as far as it must: the service,
+//     entrypoint and method are checked against the caller's credential
+//     before any argument or props are decoded; a call has at most 65,536
+//     arguments and 1,024 metadata pairs; an array or a map that does not
+//     fit its parameter's type is refused without being decoded anyhow
+//     (workers.ErrInvalidArgument, naming the argument); and the arguments
+//     and props together may take, decoded, at most 8 times their serialized
+//     size plus 64 MiB, as the handler reckons from the CBOR and the
+//     parameter types before decoding. Values decoded into concrete types
+//     rarely come near; JSON-like values into an interface (a list of small
+//     maps takes some 40 times its size) do beyond a few MiB.
 //   - Unexported struct fields are not sent (CBOR, like JSON, sees only
 //     exported ones).
 //   - A call costs a network round trip: on loopback, connect's own cost
@@ -100,7 +135,7 @@
 //
 // What does not change: the code of the callers and of the workers, the
 // bindings, the names, props, named entrypoints as permission boundaries,
-// the errors.
+// and the errors, once both sides name them (above).
 //
 // # Security
 //

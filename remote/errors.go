@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"reflect"
 	"slices"
@@ -65,7 +66,8 @@ var (
 // package's ErrNotFound, survive the wire under name: a caller whose callee
 // returns an error wrapping err gets one for which errors.Is(got, err) holds.
 // Register it, under the same name, in the calling and the serving program,
-// from an init function or before serving. Every workers.Err* sentinel,
+// from an init function or before serving; or name it once for both sides
+// with [Sentinel] and [WithErrors]. Every workers.Err* sentinel,
 // [ErrUnauthenticated], [ErrPermissionDenied], context.Canceled and
 // context.DeadlineExceeded are registered already. It panics if name is
 // taken by another error.
@@ -101,7 +103,8 @@ var (
 //	remote.RegisterError[*NegativeError]("calc.NegativeError")
 //
 // Register it, under the same name, in the calling and the serving program,
-// from an init function or before serving. It panics if name or T is
+// from an init function or before serving; or name it once for both sides
+// with [ErrorType] and [WithErrors]. It panics if name or T is
 // registered already with another partner.
 func RegisterError[T error](name string) {
 	t := reflect.TypeFor[T]()
@@ -122,10 +125,160 @@ func RegisterError[T error](name string) {
 	typeNames[t], nameTypes[name] = name, t
 }
 
-// registeredIn finds the first registered error type in err's tree.
-func registeredIn(err error) (string, error) {
+// A KnownError is an error that keeps its identity over the wire: a
+// sentinel value ([Sentinel]) or an error type ([ErrorType]), under a name
+// that the calling and the serving side share. Pass a package's known
+// errors to both sides with [WithErrors].
+type KnownError struct {
+	name string
+	err  error        // a sentinel, or nil
+	typ  reflect.Type // an error type, or nil
+}
+
+// Sentinel names a sentinel error value, such as a package's ErrNotFound,
+// for [WithErrors]: a caller whose callee returns an error wrapping err
+// gets one for which errors.Is(got, err) holds.
+func Sentinel(name string, err error) KnownError {
+	if name == "" || err == nil {
+		panic("remote: Sentinel needs a name and an error")
+	}
+	return KnownError{name: name, err: err}
+}
+
+// ErrorType names an error type for [WithErrors]: when a callee's error is
+// or wraps a T, its value is sent (exported fields, as CBOR) and the caller
+// gets an error for which errors.As finds a T. T is usually a pointer to a
+// struct.
+func ErrorType[T error](name string) KnownError {
+	t := reflect.TypeFor[T]()
+	if name == "" {
+		panic("remote: ErrorType needs a name")
+	}
+	if t.Kind() == reflect.Interface {
+		panic(fmt.Sprintf("remote: ErrorType[%s]: need a concrete type", t))
+	}
+	return KnownError{name: name, typ: t}
+}
+
+// WithErrors makes errs keep their identity over the calls of a
+// [Transport] or a handler ([NewHandler]), beside those registered for the
+// whole process ([RegisterSentinel], [RegisterError]) and the runtime's
+// own. Identity crosses only when both sides know the error under the same
+// name: define the list once, beside the errors, in a package both the
+// calling and the serving program import, and pass it to both sides:
+//
+//	// package calc
+//	var RemoteErrors = remote.WithErrors(
+//		remote.Sentinel("calc.ErrNegative", ErrNegative),
+//		remote.ErrorType[*OverflowError]("calc.OverflowError"),
+//	)
+//
+//	// serving
+//	mux.Handle(remote.NewHandler(reg, remote.AllowToken(token, allow), calc.RemoteErrors))
+//	// calling
+//	remote.Register(reg, "calc", url, remote.WithBearerToken(token), calc.RemoteErrors)
+//	// or, from a config file's address
+//	workers.NewRegistry(workers.WithDialer(remote.Dialer(remote.WithBearerToken(token), calc.RemoteErrors)))
+//
+// Any other error reaches the caller with its message only. WithErrors
+// panics if two of errs share a name, or if a name is registered for the
+// whole process as another error.
+func WithErrors(errs ...KnownError) Option {
+	k := &knownErrors{byName: map[string]code{}, typeNames: map[reflect.Type]string{}, nameTypes: map[string]reflect.Type{}}
+	for _, e := range errs {
+		if e.name == "" {
+			panic("remote: WithErrors: an error without a name (make them with Sentinel or ErrorType)")
+		}
+		codesMu.RLock()
+		g, taken := byName[e.name]
+		codesMu.RUnlock()
+		typesMu.RLock()
+		gt := nameTypes[e.name]
+		typesMu.RUnlock()
+		if (taken && g.err != e.err) || (gt != nil && gt != e.typ) {
+			panic(fmt.Sprintf("remote: WithErrors: name %q is registered for the process as another error", e.name))
+		}
+		if e.err != nil {
+			if c, dup := k.byName[e.name]; dup && c.err != e.err {
+				panic(fmt.Sprintf("remote: WithErrors: name %q is given twice", e.name))
+			}
+			c := code{name: e.name, err: e.err, connect: connect.CodeUnknown}
+			k.codes = append(k.codes, c)
+			k.byName[e.name] = c
+			continue
+		}
+		if old, dup := k.nameTypes[e.name]; dup && old != e.typ {
+			panic(fmt.Sprintf("remote: WithErrors: name %q is given twice", e.name))
+		}
+		if n, dup := k.typeNames[e.typ]; dup && n != e.name {
+			panic(fmt.Sprintf("remote: WithErrors: type %s is given twice, as %q and %q", e.typ, n, e.name))
+		}
+		k.typeNames[e.typ], k.nameTypes[e.name] = e.name, e.typ
+	}
+	return knownOption{k}
+}
+
+type knownOption struct{ k *knownErrors }
+
+func (o knownOption) applyToClient(c *clientConfig)   { c.errors = c.errors.merge(o.k) }
+func (o knownOption) applyToHandler(c *handlerConfig) { c.errors = c.errors.merge(o.k) }
+
+// knownErrors are the errors of one Transport or handler ([WithErrors]).
+// Immutable once made.
+type knownErrors struct {
+	codes     []code
+	byName    map[string]code
+	typeNames map[reflect.Type]string
+	nameTypes map[string]reflect.Type
+}
+
+// merge returns the errors of k and more. It panics where they give one
+// name to two errors.
+func (k *knownErrors) merge(more *knownErrors) *knownErrors {
+	if k == nil {
+		return more
+	}
+	m := &knownErrors{
+		codes:     slices.Clone(k.codes),
+		byName:    maps.Clone(k.byName),
+		typeNames: maps.Clone(k.typeNames),
+		nameTypes: maps.Clone(k.nameTypes),
+	}
+	for _, c := range more.codes {
+		if old, ok := m.byName[c.name]; ok {
+			if old.err != c.err {
+				panic(fmt.Sprintf("remote: WithErrors: name %q is given to two errors", c.name))
+			}
+			continue
+		}
+		m.codes = append(m.codes, c)
+		m.byName[c.name] = c
+	}
+	for n, t := range more.nameTypes {
+		if old, ok := m.nameTypes[n]; ok && old != t {
+			panic(fmt.Sprintf("remote: WithErrors: name %q is given to two errors", n))
+		}
+		if old, ok := m.typeNames[t]; ok && old != n {
+			panic(fmt.Sprintf("remote: WithErrors: type %s is given two names, %q and %q", t, old, n))
+		}
+		m.nameTypes[n], m.typeNames[t] = t, n
+	}
+	return m
+}
+
+// registeredIn finds the first registered error type in err's tree: one
+// registered for the process, else one of k's.
+func registeredIn(err error, k *knownErrors) (string, error) {
 	typesMu.RLock()
 	defer typesMu.RUnlock()
+	name, found := typeIn(err, typeNames)
+	if found == nil && k != nil {
+		name, found = typeIn(err, k.typeNames)
+	}
+	return name, found
+}
+
+func typeIn(err error, typeNames map[reflect.Type]string) (string, error) {
 	if len(typeNames) == 0 {
 		return "", nil
 	}
@@ -156,9 +309,9 @@ func registeredIn(err error) (string, error) {
 	return name, found
 }
 
-// toWire describes err for the wire, and picks the connect code of a call
-// that fails with it.
-func toWire(err error) (*WireError, connect.Code) {
+// toWire describes err for the wire, with the errors known to the process
+// and k, and picks the connect code of a call that fails with it.
+func toWire(err error, k *knownErrors) (*WireError, connect.Code) {
 	we := &WireError{Message: err.Error()}
 	status := connect.CodeUnknown
 	var pe *workers.PanicError
@@ -176,7 +329,14 @@ func toWire(err error) (*WireError, connect.Code) {
 		}
 	}
 	codesMu.RUnlock()
-	if name, e := registeredIn(err); e != nil {
+	if k != nil {
+		for _, c := range k.codes {
+			if errors.Is(err, c.err) && !slices.Contains(we.Codes, c.name) {
+				we.Codes = append(we.Codes, c.name)
+			}
+		}
+	}
+	if name, e := registeredIn(err, k); e != nil {
 		if data, merr := encMode.Marshal(e); merr == nil && len(data) <= maxErrorBytes {
 			we.Type, we.Value = name, data
 		}
@@ -191,12 +351,15 @@ func toWire(err error) (*WireError, connect.Code) {
 // headers.
 const maxErrorBytes = 64 << 10
 
-// fromWire rebuilds an error the handler sent.
-func fromWire(we *WireError) error {
+// fromWire rebuilds an error the handler sent, with the errors known to
+// the process and k.
+func fromWire(we *WireError, k *knownErrors) error {
 	var causes []error
 	codesMu.RLock()
 	for _, n := range we.Codes {
 		if c, ok := byName[n]; ok {
+			causes = append(causes, c.err)
+		} else if c, ok := k.code(n); ok {
 			causes = append(causes, c.err)
 		}
 	}
@@ -212,6 +375,9 @@ func fromWire(we *WireError) error {
 		typesMu.RLock()
 		t := nameTypes[we.Type]
 		typesMu.RUnlock()
+		if t == nil && k != nil {
+			t = k.nameTypes[we.Type]
+		}
 		if t != nil {
 			if v, err := decodeInto(we.Value, t, ""); err == nil {
 				if e, ok := v.Interface().(error); ok && e != nil && !isNilPointer(v) {
@@ -224,6 +390,14 @@ func fromWire(we *WireError) error {
 		}
 	}
 	return &wireError{msg: we.Message, causes: causes}
+}
+
+func (k *knownErrors) code(name string) (code, bool) {
+	if k == nil {
+		return code{}, false
+	}
+	c, ok := k.byName[name]
+	return c, ok
 }
 
 func isNilPointer(v reflect.Value) bool { return v.Kind() == reflect.Pointer && v.IsNil() }

@@ -30,9 +30,17 @@ import (
 //
 //	mux := http.NewServeMux()
 //	mux.Handle(remote.NewHandler(reg, remote.AllowToken(token, remote.Allow{Service: "worker_b"})))
-//	srv := &http.Server{Addr: ":8787", Handler: mux, Protocols: new(http.Protocols)}
+//	srv := &http.Server{
+//		Addr: ":8787", Handler: mux, Protocols: new(http.Protocols),
+//		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+//		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+//	}
 //	srv.Protocols.SetHTTP1(true)
 //	srv.Protocols.SetUnencryptedHTTP2(true) // h2c, on a private network; or serve TLS
+//
+// The timeouts bound unauthenticated and refused requests; the handler
+// lifts ReadTimeout and WriteTimeout for allowed ones, to the caller's
+// deadline (see the package documentation).
 //
 // Each call runs in reg as a local call would: on a fresh instance, with the
 // caller's props, deadline and metadata, one level deeper in its call chain
@@ -43,7 +51,10 @@ import (
 // ([AllowToken], [AllowCertificate]), and may reach only the services,
 // entrypoints and methods that credential allows: others get 401 or 403 and
 // reach no worker. Without credentials, the handler refuses everything
-// unless [InsecureAllowAll] says otherwise.
+// unless [InsecureAllowAll] says otherwise. It answers exactly
+// [CallProcedure] and [FetchPath] (after any prefix an http.StripPrefix
+// removed); any other path is 404. It panics if two options give the same
+// token or certificate identity.
 func NewHandler(reg *workers.Registry, opts ...HandlerOption) (string, http.Handler) {
 	h := &handler{reg: reg}
 	for _, o := range opts {
@@ -72,30 +83,78 @@ type handler struct {
 	call    *connect.Handler
 	errors  *connect.ErrorWriter
 	methods sync.Map // methodKey -> transport.MethodInfo, for methods that exist
+	local   sync.Map // methodKey{service, entrypoint, ""} -> true, for workers reg runs
 }
 
 type methodKey struct{ service, entrypoint, method string }
 
 type principalKey struct{}
 
+// caller is who made a request, and where to answer it.
+type caller struct {
+	p *principal
+	w http.ResponseWriter
+}
+
+// closeUnread makes an answer given before the request body was read close
+// the connection (HTTP/1), rather than wait to read and discard that body
+// first as net/http does to reuse the connection. HTTP/2 streams need no
+// such care.
+func closeUnread(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// graceAfterDeadline is how long past a caller's deadline its request may
+// still be read and answered: the answer to a call that ran out of time
+// is DeadlineExceeded, which must still reach the caller.
+const graceAfterDeadline = 10 * time.Second
+
+// lift lifts the server's ReadTimeout and WriteTimeout for an allowed
+// request: they bound what an unauthenticated or refused peer may hold, and
+// would cut a long call or a streamed Fetch body short. The request keeps
+// the caller's own deadline, if it set one. Writers that do not support
+// deadlines need no lifting.
+func lift(w http.ResponseWriter, ctx context.Context, read bool) {
+	var until time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		until = dl.Add(graceAfterDeadline)
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(until)
+	if read {
+		_ = rc.SetReadDeadline(until)
+	}
+}
+
 var everyone = &principal{name: "anyone (InsecureAllowAll)", all: true}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	fetch := strings.HasSuffix(r.URL.Path, "/Fetch")
-	if !fetch && !strings.HasSuffix(r.URL.Path, "/Call") {
+	// Exactly the two paths, wherever the handler is mounted: a path that
+	// only ends like one is someone else's.
+	var fetch bool
+	switch r.URL.Path {
+	case FetchPath:
+		fetch = true
+	case CallProcedure:
+	default:
 		http.NotFound(w, r)
 		return
 	}
 	p, err := h.authenticate(r)
 	if err != nil {
+		// Answered from the headers alone: the body, which a slow or
+		// stalled client may never finish, is not waited for.
 		if fetch {
-			writeFetchError(w, err)
+			h.writeFetchError(w, r, err)
 		} else {
+			closeUnread(w, r)
 			h.writeCallError(w, r, err)
 		}
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, w: w}))
 	if fetch {
 		h.serveFetch(w, r, p)
 		return
@@ -164,7 +223,7 @@ func denied(p *principal, service, entrypoint, method string) error {
 }
 
 func (h *handler) writeCallError(w http.ResponseWriter, r *http.Request, err error) {
-	ce := connectError(err)
+	ce := h.connectError(err)
 	if ce.Code() == connect.CodeUnauthenticated {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="workers"`)
 	}
@@ -177,8 +236,8 @@ func (h *handler) writeCallError(w http.ResponseWriter, r *http.Request, err err
 
 // connectError turns a call's error into a connect error with the code of
 // its first sentinel, carrying the whole error in its metadata.
-func connectError(err error) *connect.Error {
-	we, code := toWire(err)
+func (h *handler) connectError(err error) *connect.Error {
+	we, code := toWire(err, h.cfg.errors)
 	ce := connect.NewError(code, errors.New(we.Message))
 	if data, merr := encMode.Marshal(we); merr == nil {
 		ce.Meta().Set(headerError, connect.EncodeBinaryHeader(data))
@@ -192,49 +251,90 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	if ep == "default" {
 		ep = ""
 	}
-	p, _ := ctx.Value(principalKey{}).(*principal)
-	if p == nil || !p.allows(m.Service, ep, m.Method) {
-		return nil, connectError(denied(p, m.Service, ep, m.Method))
+	c, _ := ctx.Value(principalKey{}).(*caller)
+	if c == nil || !c.p.allows(m.Service, ep, m.Method) {
+		var p *principal
+		if c != nil {
+			p = c.p
+		}
+		return nil, h.connectError(denied(p, m.Service, ep, m.Method))
 	}
+	lift(c.w, ctx, false) // the message is read already
 	where := describe(m.Service, ep, m.Method)
+	// The method first, from a binding without props: nothing the caller
+	// sent is decoded for a call that cannot be made.
+	mi, err := h.method(h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep}), methodKey{m.Service, ep, m.Method})
+	if err != nil {
+		if lerr := h.servedHere(h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep}), m.Service, ep); lerr != nil {
+			err = lerr
+		}
+		return nil, h.connectError(err)
+	}
+	size := len(m.Props)
+	for _, a := range m.Args {
+		size += len(a)
+	}
+	s := &sizer{size: size, limit: decodeBudget(size)}
 	var props any
 	if len(m.Props) > 0 && !isNull(m.Props) {
-		var err error
-		if props, err = decodeAny(m.Props, ""); err != nil {
-			return nil, connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
+		if props, err = decodeWithin(s, m.Props, anyType, ""); err != nil {
+			if errors.Is(err, errBudget) {
+				err = s.overError()
+			}
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
 		}
 	}
+	args, err := decodeArgs(s, mi, m, where)
+	if err != nil {
+		return nil, h.connectError(err)
+	}
 	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
-	mi, err := h.method(b, methodKey{m.Service, ep, m.Method})
-	if err != nil {
-		return nil, connectError(err)
-	}
-	args, err := decodeArgs(mi, m, where)
-	if err != nil {
-		return nil, connectError(err)
-	}
 	// The caller counted this invocation at m.Depth; the call below counts
 	// one more than the context says.
 	ctx = transport.WithDepth(withReceived(ctx, m.Metadata), max(m.Depth, 1)-1)
 	res, err := b.Call(ctx, m.Method, args...)
 	if err != nil {
-		return nil, connectError(err)
+		return nil, h.connectError(err)
 	}
 	out := &CallResponse{}
 	if mi.Result != nil {
 		if err := crossable(res); err != nil {
-			return nil, connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
 		}
 		data, err := encMode.Marshal(res)
 		if err != nil {
-			return nil, connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
+			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
 		}
 		if len(data) > MaxMessageBytes {
-			return nil, connectError(sizeError(where+": result", len(data)))
+			return nil, h.connectError(sizeError(where+": result", len(data)))
 		}
 		out.Result, out.Type = data, hintOf(res)
 	}
 	return connect.NewResponse(out), nil
+}
+
+// servedHere fails unless b's worker is one reg runs itself. A worker
+// registered there as remote is not served onward: the peer would reach a
+// third process with this server's credential and props of its own making.
+func (h *handler) servedHere(b *workers.Binding, service, entrypoint string) error {
+	k := methodKey{service, entrypoint, ""}
+	if _, ok := h.local.Load(k); ok {
+		return nil
+	}
+	// Every worker reg runs reserves the name Fetch; a remote one has no
+	// methods described here.
+	_, err := describeMethod(b, "Fetch")
+	switch {
+	case errors.Is(err, workers.ErrReservedMethod):
+		h.local.Store(k, true) // a registered worker stays where it is
+		return nil
+	case errors.Is(err, workers.ErrMethodNotFound):
+		return errorf([]error{workers.ErrServiceNotFound},
+			"remote: service %q is not served here: this registry reaches it as a remote worker, and a handler serves only the workers its registry runs", service)
+	case err == nil:
+		return fmt.Errorf("remote: %s: the runtime describes a method Fetch, which is reserved", describe(service, entrypoint, ""))
+	}
+	return err
 }
 
 func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo, error) {
@@ -251,11 +351,15 @@ func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo,
 
 var anyType = reflect.TypeFor[any]()
 
-// decodeArgs decodes each argument straight into its parameter's type. One
-// that does not decode so is decoded plainly and left to the call, which
-// converts it exactly as it converts in-process (21 to int64 yes, 1.5 to int
-// no) or names both types; nil likewise, where a parameter is not nilable.
-func decodeArgs(mi transport.MethodInfo, m *CallRequest, where string) ([]any, error) {
+// decodeArgs decodes each argument straight into its parameter's type,
+// within the budget of s. A scalar that does not decode so (1.5 for an
+// int, 300 for a uint8, "x" for an int) is decoded as it is and left to the
+// call, which converts it exactly as it converts in-process (21.0 to int
+// yes, 1.5 no) or names both types; nil likewise, where a parameter is not
+// nilable. An array or a map that does not decode into its parameter's
+// type is refused here: decoding it anyhow would spend memory on a call
+// that fails.
+func decodeArgs(s *sizer, mi transport.MethodInfo, m *CallRequest, where string) ([]any, error) {
 	if len(m.Args) == 0 {
 		return nil, nil
 	}
@@ -265,30 +369,89 @@ func decodeArgs(mi transport.MethodInfo, m *CallRequest, where string) ([]any, e
 	}
 	args := make([]any, len(m.Args))
 	for i, raw := range m.Args {
-		if isNull(raw) {
-			continue
-		}
-		pt := anyType // one too many: the call reports the count
+		var pt reflect.Type
 		switch {
 		case i < fixed:
 			pt = mi.Params[i]
 		case mi.Variadic:
 			pt = mi.Params[fixed].Elem()
+		default:
+			// One too many: the call reports the count, which is all it
+			// needs of the extra arguments.
+			continue
+		}
+		if isNull(raw) {
+			continue
 		}
 		hint := ""
 		if i < len(m.Types) {
 			hint = m.Types[i]
 		}
-		if v, err := decodeInto(raw, pt, hint); err == nil {
-			args[i] = v.Interface()
+		v, err := decodeWithin(s, raw, pt, hint)
+		if err == nil {
+			args[i] = v
 			continue
-		} else if a, err2 := decodeAny(raw, hint); err2 == nil {
-			args[i] = a
-		} else {
-			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: argument %d: %v", where, i, err)
 		}
+		if errors.Is(err, errBudget) {
+			return nil, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: argument %d (%s): %v", where, i, pt, s.overError())
+		}
+		if scalar(raw) {
+			if a, err2 := decodeAny(raw, hint); err2 == nil {
+				args[i] = a
+				continue
+			}
+		}
+		return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: argument %d (%s): %v", where, i, pt, err)
 	}
 	return args, nil
+}
+
+// decodeWithin decodes raw into a value of type t (an interface by the
+// hint), once s has reckoned that it fits what is left of its budget.
+func decodeWithin(s *sizer, raw []byte, t reflect.Type, hint string) (any, error) {
+	if t.Kind() == reflect.Interface {
+		if ht := hintTypes[hint]; ht != nil && ht.Implements(t) {
+			t = ht
+		}
+	}
+	s.data = raw
+	if h, err := readHead(raw, 0); err != nil {
+		return nil, err
+	} else if !fits(h, t) {
+		// Refused at a glance, not after walking what may be millions of
+		// elements.
+		return nil, fmt.Errorf("cbor: cannot decode %s into a value of type %s", majorNames[h.major], t)
+	}
+	if err := s.add(decoderCost + alloc(int64(t.Size()))); err != nil {
+		return nil, err
+	}
+	if _, err := s.walk(0, t, 0); err != nil {
+		return nil, err
+	}
+	v, err := decodeInto(raw, t, "")
+	if err != nil {
+		return nil, err
+	}
+	return v.Interface(), nil
+}
+
+// scalar reports whether raw is a CBOR item that holds no array or map
+// (under any tags): decoding it plainly costs no more than its size.
+func scalar(raw []byte) bool {
+	for pos := 0; ; {
+		h, err := readHead(raw, pos)
+		if err != nil {
+			return false
+		}
+		switch h.major {
+		case 4, 5:
+			return false
+		case 6:
+			pos += h.size
+			continue
+		}
+		return true
+	}
 }
 
 func describe(service, entrypoint, method string) string {
@@ -311,12 +474,12 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		ep = ""
 	}
 	if !p.allows(service, ep, "Fetch") {
-		writeFetchError(w, denied(p, service, ep, ""))
+		h.writeFetchError(w, r, denied(p, service, ep, ""))
 		return
 	}
 	where := describe(service, ep, "")
 	bad := func(format string, args ...any) {
-		writeFetchError(w, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
+		h.writeFetchError(w, r, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: %s", where, fmt.Sprintf(format, args...)))
 	}
 	var props any
 	if v := r.Header.Get(headerProps); v != "" {
@@ -373,14 +536,25 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 			delete(inner.Header, k)
 		}
 	}
+	b := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props})
+	if err := h.servedHere(b, service, ep); err != nil {
+		h.writeFetchError(w, r, err)
+		return
+	}
+	// Both bodies may stream for as long as the caller allows.
+	lift(w, ctx, true)
 	// Over HTTP/1.1 too, the worker may answer while it still reads.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	resp, err := h.reg.Bind(workers.Service{Service: service, Entrypoint: ep, Props: props}).Fetch(inner)
+	resp, err := b.Fetch(inner)
 	if err != nil {
-		writeFetchError(w, err)
+		h.writeFetchError(w, r, err)
 		return
 	}
 	defer resp.Body.Close()
+	length := resp.ContentLength
+	if length == 0 && resp.Body != http.NoBody {
+		length = -1 // unknown, as net/http takes it: stream it, do not declare it
+	}
 	hdr := w.Header()
 	for k, v := range resp.Header {
 		hdr[k] = v
@@ -391,8 +565,8 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		}
 	}
 	hdr.Set(headerResult, "ok")
-	if resp.ContentLength >= 0 && hdr.Get("Content-Length") == "" {
-		hdr.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	if length >= 0 && hdr.Get("Content-Length") == "" {
+		hdr.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
 	for k := range resp.Trailer {
 		hdr.Add("Trailer", k)
@@ -403,7 +577,7 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 	}
 	w.WriteHeader(status)
 	var dst io.Writer = w
-	if resp.ContentLength < 0 {
+	if length < 0 {
 		// A stream: the caller gets the headers now, and each write as it
 		// comes, not when a buffer fills.
 		fw := httpx.NewFlushWriter(w)
@@ -417,9 +591,11 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 // writeFetchError answers a Fetch the runtime could not serve, with the
-// error in a header for the Transport and as text for anyone else.
-func writeFetchError(w http.ResponseWriter, err error) {
-	we, code := toWire(err)
+// error in a header for the Transport and as text for anyone else. The
+// request body may be unread: it is not waited for.
+func (h *handler) writeFetchError(w http.ResponseWriter, r *http.Request, err error) {
+	closeUnread(w, r)
+	we, code := toWire(err, h.cfg.errors)
 	hdr := w.Header()
 	hdr.Set(headerResult, "error")
 	if data, merr := encMode.Marshal(we); merr == nil {

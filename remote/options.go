@@ -3,6 +3,7 @@ package remote
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"fmt"
 
 	"connectrpc.com/connect"
 )
@@ -28,6 +29,7 @@ type clientConfig struct {
 	httpClient connect.HTTPClient
 	tls        *tls.Config
 	connect    []connect.ClientOption
+	errors     *knownErrors
 }
 
 type handlerConfig struct {
@@ -35,6 +37,7 @@ type handlerConfig struct {
 	tokens   map[[sha256.Size]byte]*principal
 	certs    map[string]*principal
 	connect  []connect.HandlerOption
+	errors   *knownErrors
 }
 
 type clientOptionFunc func(*clientConfig)
@@ -149,7 +152,9 @@ func (p *principal) allows(service, entrypoint, method string) bool {
 // [WithBearerToken]), and lets them call what allow lists; nothing else
 // (403). Use a long random token per caller, and TLS outside a private
 // network: whoever holds it may call as that caller, props included.
-// Several AllowToken options add up.
+// Several AllowToken options add up, each with its own token: [NewHandler]
+// panics when two give the same one, as one of them would lose its
+// permissions.
 func AllowToken(token string, allow ...Allow) HandlerOption {
 	return handlerOptionFunc(func(c *handlerConfig) {
 		if token == "" {
@@ -158,7 +163,12 @@ func AllowToken(token string, allow ...Allow) HandlerOption {
 		if c.tokens == nil {
 			c.tokens = map[[sha256.Size]byte]*principal{}
 		}
-		c.tokens[sha256.Sum256([]byte(token))] = &principal{name: "token", allow: append([]Allow(nil), allow...)}
+		key := sha256.Sum256([]byte(token))
+		if c.tokens[key] != nil {
+			// One of the two would silently lose its permissions.
+			panic("remote: NewHandler: AllowToken was given the same token twice: give each caller its own token, and list all of its Allows in one AllowToken")
+		}
+		c.tokens[key] = &principal{name: "token", allow: append([]Allow(nil), allow...)}
 	})
 }
 
@@ -167,7 +177,8 @@ func AllowToken(token string, allow ...Allow) HandlerOption {
 // ClientAuth at least VerifyClientCertIfGiven), names identity: as its
 // subject common name, or one of its DNS, URI (a SPIFFE ID, say) or email
 // subject alternative names. They may call what allow lists; nothing else
-// (403). Several AllowCertificate options add up.
+// (403). Several AllowCertificate options add up, each with its own
+// identity: [NewHandler] panics when two name the same one.
 func AllowCertificate(identity string, allow ...Allow) HandlerOption {
 	return handlerOptionFunc(func(c *handlerConfig) {
 		if identity == "" {
@@ -175,6 +186,9 @@ func AllowCertificate(identity string, allow ...Allow) HandlerOption {
 		}
 		if c.certs == nil {
 			c.certs = map[string]*principal{}
+		}
+		if c.certs[identity] != nil {
+			panic(fmt.Sprintf("remote: NewHandler: AllowCertificate was given the identity %q twice: list all of its Allows in one AllowCertificate", identity))
 		}
 		c.certs[identity] = &principal{name: identity, allow: append([]Allow(nil), allow...)}
 	})

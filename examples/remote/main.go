@@ -92,7 +92,17 @@ func serve(ctx context.Context, ln net.Listener, token string) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(remote.NewHandler(reg, remote.AllowToken(token, remote.Allow{Service: "worker_b"})))
-	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:   mux,
+		Protocols: new(http.Protocols),
+		// They bound what a peer may hold before it is allowed; the handler
+		// lifts ReadTimeout and WriteTimeout for allowed calls and Fetches,
+		// so that long calls and streamed bodies go through.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true) // h2c: for loopback or a private network
 	errc := make(chan error, 1)

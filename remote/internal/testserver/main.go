@@ -97,8 +97,9 @@ func run(addr, dbPath string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(remote.NewHandler(reg, remote.InsecureAllowAll())) // loopback only
-	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols), ReadHeaderTimeout: 10 * time.Second}
+	mux.Handle(remote.NewHandler(reg, remote.InsecureAllowAll()))     // loopback only
+	srv := &http.Server{Handler: mux, Protocols: new(http.Protocols), // the documented timeouts
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetUnencryptedHTTP2(true)
 	go func() { _ = srv.Serve(ln) }()
