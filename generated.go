@@ -30,6 +30,10 @@ func init() {
 			return needs || !ok
 		},
 		Method:  (*Binding).describe,
+		Local: func(b *Binding) (bool, error) {
+			ep, err := b.resolve()
+			return err == nil && ep.worker.remote == nil, err
+		},
 		NewStub: func(t link.Target) any { return newStub(foreign{t}) },
 		Revoke: func(s any) {
 			if s, ok := s.(*Stub); ok && s != nil && s.ref != nil {

@@ -321,20 +321,16 @@ func (h *handler) servedHere(b *workers.Binding, service, entrypoint string) err
 	if _, ok := h.local.Load(k); ok {
 		return nil
 	}
-	// Every worker reg runs reserves the name Fetch; a remote one has no
-	// methods described here.
-	_, err := describeMethod(b, "Fetch")
+	local, err := hooks().Local(b)
 	switch {
-	case errors.Is(err, workers.ErrReservedMethod):
-		h.local.Store(k, true) // a registered worker stays where it is
-		return nil
-	case errors.Is(err, workers.ErrMethodNotFound):
+	case err != nil:
+		return err
+	case !local:
 		return errorf([]error{workers.ErrServiceNotFound},
 			"remote: service %q is not served here: this registry reaches it as a remote worker, and a handler serves only the workers its registry runs", service)
-	case err == nil:
-		return fmt.Errorf("remote: %s: the runtime describes a method Fetch, which is reserved", describe(service, entrypoint, ""))
 	}
-	return err
+	h.local.Store(k, true) // a registered worker stays where it is
+	return nil
 }
 
 func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo, error) {
@@ -610,5 +606,10 @@ func (h *handler) writeFetchError(w http.ResponseWriter, r *http.Request, err er
 // describeMethod describes the RPC method name of the entrypoint b targets, with
 // the errors a call would give.
 func describeMethod(b *workers.Binding, name string) (transport.MethodInfo, error) {
-	return link.Runtime.(*link.Hooks[*workers.Binding, *workers.Ctx, *workers.Env]).Method(b, name)
+	return hooks().Method(b, name)
+}
+
+// hooks returns the runtime's hooks for transports.
+func hooks() *link.Hooks[*workers.Binding, *workers.Ctx, *workers.Env] {
+	return link.Runtime.(*link.Hooks[*workers.Binding, *workers.Ctx, *workers.Env])
 }

@@ -40,6 +40,10 @@ type Hooks[B, C, E any] struct {
 	NeedsCopy func(t reflect.Type) bool
 	// Method describes an RPC method of the entrypoint b targets.
 	Method func(b B, name string) (transport.MethodInfo, error)
+	// Local reports whether the worker b targets runs in this registry
+	// (not through a transport), with the error a call would give when b
+	// does not resolve.
+	Local func(b B) (bool, error)
 	// NewStub returns the first reference (a *workers.Stub) to t, an
 	// object a transport reaches in another process.
 	NewStub func(t Target) any
