@@ -29,7 +29,7 @@ func init() {
 			needs, ok := copier.NeedsCopy(t)
 			return needs || !ok
 		},
-		Method:  (*Binding).describe,
+		Method: (*Binding).describe,
 		Local: func(b *Binding) (bool, error) {
 			ep, err := b.resolve()
 			return err == nil && ep.worker.remote == nil, err
