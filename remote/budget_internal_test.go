@@ -46,7 +46,7 @@ func TestSizerBoundsWhatDecodingAllocates(t *testing.T) {
 	}{
 		{"ints into []int", many(100000, func(i int) any { return i }), reflect.TypeFor[[]int]()},
 		{"small ints into any", many(100000, func(i int) any { return i % 10 }), anyType},
-		{"big ints into any", many(100000, func(i int) any { return i << 40 }), anyType},
+		{"big ints into any", many(100000, func(i int) any { return int64(i) << 40 }), anyType},
 		{"negative ints into any", many(100000, func(i int) any { return -i - 1000 }), anyType},
 		{"nulls into any", many(100000, func(int) any { return nil }), anyType},
 		{"nulls into []*budgetBig", many(10000, func(int) any { return nil }), reflect.TypeFor[[]*budgetBig]()},

@@ -130,18 +130,7 @@ func renderClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
 	p("func (c *%s) Binding() *workers.Binding { return c.b }\n", c)
 	for _, m := range w.Methods {
 		names := paramNames(m, imports)
-		params := []string{"ctx context.Context"}
-		for i, pa := range m.Params {
-			t := pa.Type
-			if m.Variadic && i == len(m.Params)-1 {
-				t = "..." + t
-			}
-			params = append(params, names[i]+" "+t)
-		}
-		results := "(err error)"
-		if m.Result != "" {
-			results = "(r " + m.Result + ", err error)"
-		}
+		params, results := signature(m, names)
 		ret := "return err"
 		if m.Result != "" {
 			ret = "return r, err"
@@ -206,6 +195,24 @@ func renderClient(b *bytes.Buffer, w *workerType, imports map[string]bool) {
 	}
 }
 
+// signature returns a client method's parameter list (a context first)
+// and its results (an error last).
+func signature(m *rpcMethod, names []string) (params []string, results string) {
+	params = []string{"ctx context.Context"}
+	for i, pa := range m.Params {
+		t := pa.Type
+		if m.Variadic && i == len(m.Params)-1 {
+			t = "..." + t
+		}
+		params = append(params, names[i]+" "+t)
+	}
+	results = "(err error)"
+	if m.Result != "" {
+		results = "(r " + m.Result + ", err error)"
+	}
+	return params, results
+}
+
 // renderByName ends a client method with a call by name through caller, as
 // a remote worker or a stub is called.
 func renderByName(b *bytes.Buffer, m *rpcMethod, caller string, names []string) {
@@ -249,18 +256,7 @@ func renderTargetClient(b *bytes.Buffer, w *workerType, imports map[string]bool)
 	p("func (c *%s) Caller() workers.Caller { return c.s }\n", c)
 	for _, m := range w.Methods {
 		names := paramNames(m, imports)
-		params := []string{"ctx context.Context"}
-		for i, pa := range m.Params {
-			t := pa.Type
-			if m.Variadic && i == len(m.Params)-1 {
-				t = "..." + t
-			}
-			params = append(params, names[i]+" "+t)
-		}
-		results := "(err error)"
-		if m.Result != "" {
-			results = "(r " + m.Result + ", err error)"
-		}
+		params, results := signature(m, names)
 		p("// %s calls %s.%s.", m.Name, w.Name, m.Name)
 		p("func (c *%s) %s(%s) %s {", c, m.Name, strings.Join(params, ", "), results)
 		renderByName(b, m, "c.s", names)
