@@ -50,6 +50,9 @@ func (wk *worker) remoteEntrypoint(name string) *entrypoint {
 // callRemote sends a call through the transport of a remote worker, after
 // the same checks a local call makes.
 func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, name string, args []any, result reflect.Type) (any, error) {
+	if err := checkCrossing(ep, name, args); err != nil {
+		return nil, err
+	}
 	c, _, err := r.begin(ctx, b, ep, name)
 	if err != nil {
 		return nil, err
@@ -59,6 +62,28 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
 		Args: args, Props: c.Props(), Depth: int(c.inv.Depth), Result: result,
 	})
+}
+
+// checkCrossing refuses, before a transport encodes them, arguments that
+// could not cross in-process either (a struct with unexported data, a
+// channel), with the same error, so that moving a worker to another process
+// changes nothing. References (targets, stubs) are the transport's to carry.
+func checkCrossing(ep *entrypoint, method string, args []any) error {
+	for i, a := range args {
+		if a == nil {
+			continue
+		}
+		v := reflect.ValueOf(a)
+		if needs, ok := copier.NeedsCopy(v.Type()); ok && !needs {
+			continue
+		}
+		keep := func(v reflect.Value) (reflect.Value, error) { return v, nil }
+		if _, err := copier.CopyValueSwap(v, keep); err != nil {
+			return &callError{kind: ErrInvalidArgument, cause: err,
+				msg: fmt.Sprintf("workers: %s method %q: argument %d: %v", ep.display, method, i, err)}
+		}
+	}
+	return nil
 }
 
 // describe describes the RPC method name of the entrypoint b targets, with

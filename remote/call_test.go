@@ -2,8 +2,11 @@ package remote_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -507,4 +510,34 @@ func TestProtocols(t *testing.T) {
 			assert.Equal(t, "tp", md["traceparent"])
 		})
 	}
+}
+
+// hiddenData has an unexported field that holds data: it crosses neither
+// in-process nor over remote, with the same error.
+type hiddenData struct {
+	Name   string
+	secret []byte
+}
+
+func TestUnexportedDataRefusedAsInProcess(t *testing.T) {
+	tr := &recordingTransport{}
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	require.NoError(t, reg.RegisterRemote("far", tr))
+	_, err := reg.Bind(workers.Service{Service: "far"}).Call(t.Context(), "Take", hiddenData{Name: "x", secret: []byte("k")})
+	require.ErrorIs(t, err, workers.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "argument 0")
+	assert.Contains(t, err.Error(), "unexported field secret")
+	assert.Zero(t, tr.calls.Load(), "nothing was sent")
+}
+
+type recordingTransport struct{ calls atomic.Int32 }
+
+func (r *recordingTransport) Call(context.Context, *transport.Call) (any, error) {
+	r.calls.Add(1)
+	return nil, nil
+}
+
+func (r *recordingTransport) Fetch(context.Context, *transport.Call, *http.Request) (*http.Response, error) {
+	return nil, errors.New("no fetch")
 }
