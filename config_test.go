@@ -291,6 +291,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		assert.NotErrorIs(t, err, workers.ErrInvalidConfig, "a file that cannot be read is not an invalid one")
 		assert.Contains(t, err.Error(), path)
 	})
+	t.Run("too large", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "wrangler.toml")
+		data := []byte("name = \"big\"\n#" + strings.Repeat("x", 8<<20))
+		require.NoError(t, os.WriteFile(path, data, 0o644))
+		_, err := workers.LoadConfig(path)
+		assert.ErrorIs(t, err, workers.ErrInvalidConfig)
+		assert.ErrorContains(t, err, path+": file is larger than 8 MiB")
+	})
 	t.Run("unsupported extension", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "wrangler.yaml")
 		require.NoError(t, os.WriteFile(path, []byte("name: x\n"), 0o644))

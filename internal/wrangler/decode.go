@@ -24,33 +24,14 @@ type decoder struct {
 	file   string
 	format format
 
-	// For JSON only: the input and its syntax tree, kept so that errors
-	// about a key can point at its line and column.
+	// The input and its syntax tree (hujson's for JSON, the builder's for
+	// TOML), kept so that errors about a key can point at its line and
+	// column.
 	data []byte
 	tree *hujson.Value
+	toml *tomlNode
 
 	warnings []string
-}
-
-func (d *decoder) decodeTOML(data []byte) (any, error) {
-	var root map[string]any
-	err := toml.Unmarshal(data, &root)
-	if err != nil {
-		e := &Error{File: d.file, Msg: strings.TrimPrefix(err.Error(), "toml: ")}
-		if de, ok := errors.AsType[*toml.DecodeError](err); ok {
-			e.Line, e.Column = de.Position()
-			var p *keyPath
-			for _, k := range de.Key() {
-				p = p.key(k)
-			}
-			e.Key = p.String()
-		}
-		return nil, e
-	}
-	if root == nil {
-		root = map[string]any{}
-	}
-	return root, nil
 }
 
 // hujsonPos picks the position out of a hujson error, which has no other
@@ -166,9 +147,11 @@ func (d *decoder) duplicates(v *hujson.Value, p *keyPath) {
 
 // position returns the line and column of the value at p, or of its
 // nearest ancestor present in the file when p itself is missing. With name
-// set it points at the key rather than the value. It knows positions only
-// for JSON files.
+// set it points at the key rather than the value.
 func (d *decoder) position(p *keyPath, name bool) (line, column int) {
+	if d.toml != nil {
+		return lineColumn(d.data, d.toml.position(p, name))
+	}
 	if d.tree == nil {
 		return 0, 0
 	}

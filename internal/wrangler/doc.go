@@ -9,12 +9,14 @@
 // one entry in [File.Warnings], much as wrangler warns about
 // "unexpected fields".
 //
-// The format follows the file name's extension. TOML is decoded by
-// github.com/pelletier/go-toml/v2, which reports the line and column of
-// every syntax error. JSON and JSONC are read the way wrangler reads them:
-// both may hold comments and trailing commas, which
-// github.com/tailscale/hujson blanks out (keeping byte offsets) before
-// encoding/json decodes the document.
+// The format follows the file name's extension. TOML is parsed by the
+// parser of github.com/pelletier/go-toml/v2, which reports the line and
+// column of every syntax error; the tree is built here, in time linear in
+// the size of the file (see toml.go for why not with toml.Unmarshal). JSON
+// and JSONC are read the way wrangler reads them: both may hold comments
+// and trailing commas, which github.com/tailscale/hujson blanks out
+// (keeping byte offsets) before encoding/json decodes the document. Files
+// larger than [MaxFileSize] are refused.
 //
 // The same configuration yields the same [File] whichever syntax it is
 // written in. Values that reach Go as free-form data, vars and service
@@ -26,7 +28,7 @@
 //
 // Every problem with a file is reported as an [*Error] that names the file
 // and either the key path (services[1].binding) or, for syntax errors, the
-// line and column; in JSON files errors about keys have a position too.
+// line and column; errors about keys have a position too.
 // Each such error wraps [ErrInvalid]. Parse stops at the first problem,
 // looking at keys in a fixed order so that a file always gets the same
 // error.

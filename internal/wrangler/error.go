@@ -16,8 +16,8 @@ var ErrInvalid = errors.New("invalid wrangler configuration")
 //
 //	file:line:column: key: msg
 //
-// where the position is present for syntax errors (and, in JSON files, for
-// most other errors too) and the key for errors about a particular key.
+// where the position is present for syntax errors and for most other
+// errors too, and the key for errors about a particular key.
 type Error struct {
 	File   string // as given to Load or Parse
 	Key    string // key path such as services[1].binding; empty if none applies

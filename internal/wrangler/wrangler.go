@@ -2,6 +2,8 @@ package wrangler
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,19 +58,48 @@ type D1Database struct {
 	MigrationsTable string // DefaultMigrationsTable if not given
 }
 
+// MaxFileSize bounds the files Load and Parse read. Real configurations
+// are a few kilobytes; the bound keeps a runaway generated file (or one that
+// is not a configuration at all) from taking the memory and time of a
+// program that only meant to read its bindings.
+const MaxFileSize = 8 << 20
+
 // Load reads and parses the wrangler configuration at path.
 // The extension selects the format: .toml, .json or .jsonc.
-// If the file cannot be read, the error is the one from [os.ReadFile].
+// If the file cannot be read, the error is the one from [os.Open] or
+// [os.File.Read]; a file larger than [MaxFileSize] is an [*Error].
 func Load(path string) (*File, error) {
 	f, err := formatOf(path)
 	if err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return parse(path, f, data)
+}
+
+// readFile reads path, refusing (before reading it all) a file larger than
+// MaxFileSize.
+func readFile(path string) ([]byte, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(path)
+	}
+	return data, nil
+}
+
+func tooLarge(path string) *Error {
+	return &Error{File: path, Msg: fmt.Sprintf("file is larger than %d MiB, the most a configuration file may be", MaxFileSize>>20)}
 }
 
 // Parse parses data as the wrangler configuration at path.
@@ -106,6 +137,9 @@ var (
 )
 
 func parse(path string, f format, data []byte) (*File, error) {
+	if len(data) > MaxFileSize {
+		return nil, tooLarge(path)
+	}
 	// Editors on Windows like to prepend a byte order mark. A UTF-8 one is
 	// harmless and dropped, as wrangler does; UTF-16 would only produce a
 	// confusing syntax error further on.

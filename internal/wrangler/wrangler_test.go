@@ -259,35 +259,36 @@ func TestErrors(t *testing.T) {
 		{"json unterminated comment", "wrangler.jsonc", "{\"name\": \"a\"} /* x", "", 1, ""},
 		{"utf-16", "wrangler.json", "\xff\xfe{\x00}\x00", "", 1, "UTF-16"},
 
-		// Everything else names the key.
-		{"missing name", "wrangler.toml", "main = \"x\"\n", "name", 0, "missing"},
-		{"empty name", "wrangler.toml", "name = \"\"\n", "name", 0, "must not be empty"},
-		{"name not a string", "wrangler.toml", "name = 3\n", "name", 0, "expected string, got integer 3"},
-		{"invalid name", "wrangler.toml", "name = \"My.Worker\"\n", "name", 0, "not a valid worker name"},
-		{"main not a string", "wrangler.toml", "name = \"a\"\nmain = true\n", "main", 0, "expected string, got boolean true"},
-		{"unquoted date", "wrangler.toml", "name = \"a\"\ncompatibility_date = 2024-01-01\n", "compatibility_date", 0, "quote it"},
-		{"bad date", "wrangler.toml", "name = \"a\"\ncompatibility_date = \"2024-1-1\"\n", "compatibility_date", 0, "YYYY-MM-DD"},
-		{"flags not an array", "wrangler.toml", "name = \"a\"\ncompatibility_flags = \"x\"\n", "compatibility_flags", 0, "expected array of strings"},
-		{"flag not a string", "wrangler.toml", "name = \"a\"\ncompatibility_flags = [\"a\", 1]\n", "compatibility_flags[1]", 0, "expected string, got integer 1"},
-		{"vars array", "wrangler.toml", "name = \"a\"\nvars = []\n", "vars", 0, "expected table, got array"},
-		{"vars empty name", "wrangler.toml", "name = \"a\"\n[vars]\n\"\" = 1\n", `vars.""`, 0, "must not be empty"},
-		{"vars nan", "wrangler.toml", "name = \"a\"\n[vars]\nX = [1, nan]\n", "vars.X[1]", 0, "NaN cannot be represented"},
-		{"vars inf", "wrangler.toml", "name = \"a\"\n[vars]\n\"a.b\" = { c = -inf }\n", `vars."a.b".c`, 0, "-Inf cannot be represented"},
-		{"services string", "wrangler.toml", "name = \"a\"\nservices = \"x\"\n", "services", 0, `expected array of tables, got string "x"`},
-		{"services single table", "wrangler.toml", "name = \"a\"\n[services]\nbinding = \"B\"\n", "services", 0, "write [[services]], not [services]"},
-		{"service not a table", "wrangler.toml", "name = \"a\"\nservices = [\"x\"]\n", "services[0]", 0, "expected table"},
-		{"service without binding", "wrangler.toml", "name = \"a\"\n[[services]]\nbinding = \"A\"\nservice = \"a\"\n[[services]]\nservice = \"b\"\n", "services[1].binding", 0, "missing"},
-		{"service without service", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\" }]\n", "services[0].service", 0, "missing"},
-		{"service empty binding", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"\", service = \"a\" }]\n", "services[0].binding", 0, "must not be empty"},
-		{"entrypoint not a string", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\", service = \"a\", entrypoint = 1 }]\n", "services[0].entrypoint", 0, "expected string"},
-		{"props not a table", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\", service = \"a\", props = 5 }]\n", "services[0].props", 0, "expected table, got integer 5"},
-		{"address not a URL", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\", service = \"a\", address = \"localhost:8787\" }]\n", "services[0].address", 0, "not an http or https URL"},
-		{"d1 not an array", "wrangler.toml", "name = \"a\"\nd1_databases = 1\n", "d1_databases", 0, "expected array of tables"},
-		{"d1 without binding", "wrangler.toml", "name = \"a\"\n[[d1_databases]]\ndatabase_name = \"x\"\n", "d1_databases[0].binding", 0, "missing"},
-		{"d1 id not a string", "wrangler.toml", "name = \"a\"\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_id = 1\n", "d1_databases[0].database_id", 0, "expected string"},
-		{"duplicate var and service", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"X\", service = \"x\" }]\n[vars]\nX = \"1\"\n", "services[0].binding", 0, `binding name "X" is already used by vars.X`},
-		{"duplicate services", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"X\", service = \"x\" }, { binding = \"X\", service = \"y\" }]\n", "services[1].binding", 0, "already used by services[0].binding"},
-		{"duplicate service and d1", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"DB\", service = \"x\" }]\n[[d1_databases]]\nbinding = \"DB\"\n", "d1_databases[0].binding", 0, "already used by services[0].binding"},
+		// Everything else names the key and, as in JSON, where its value is
+		// (or that of the nearest enclosing table when the key is missing).
+		{"missing name", "wrangler.toml", "main = \"x\"\n", "name", 1, "missing"},
+		{"empty name", "wrangler.toml", "name = \"\"\n", "name", 1, "must not be empty"},
+		{"name not a string", "wrangler.toml", "name = 3\n", "name", 1, "expected string, got integer 3"},
+		{"invalid name", "wrangler.toml", "name = \"My.Worker\"\n", "name", 1, "not a valid worker name"},
+		{"main not a string", "wrangler.toml", "name = \"a\"\nmain = true\n", "main", 2, "expected string, got boolean true"},
+		{"unquoted date", "wrangler.toml", "name = \"a\"\ncompatibility_date = 2024-01-01\n", "compatibility_date", 2, "quote it"},
+		{"bad date", "wrangler.toml", "name = \"a\"\ncompatibility_date = \"2024-1-1\"\n", "compatibility_date", 2, "YYYY-MM-DD"},
+		{"flags not an array", "wrangler.toml", "name = \"a\"\ncompatibility_flags = \"x\"\n", "compatibility_flags", 2, "expected array of strings"},
+		{"flag not a string", "wrangler.toml", "name = \"a\"\ncompatibility_flags = [\"a\", 1]\n", "compatibility_flags[1]", 2, "expected string, got integer 1"},
+		{"vars array", "wrangler.toml", "name = \"a\"\nvars = []\n", "vars", 2, "expected table, got array"},
+		{"vars empty name", "wrangler.toml", "name = \"a\"\n[vars]\n\"\" = 1\n", `vars.""`, 3, "must not be empty"},
+		{"vars nan", "wrangler.toml", "name = \"a\"\n[vars]\nX = [1, nan]\n", "vars.X[1]", 3, "NaN cannot be represented"},
+		{"vars inf", "wrangler.toml", "name = \"a\"\n[vars]\n\"a.b\" = { c = -inf }\n", `vars."a.b".c`, 3, "-Inf cannot be represented"},
+		{"services string", "wrangler.toml", "name = \"a\"\nservices = \"x\"\n", "services", 2, `expected array of tables, got string "x"`},
+		{"services single table", "wrangler.toml", "name = \"a\"\n[services]\nbinding = \"B\"\n", "services", 2, "write [[services]], not [services]"},
+		{"service not a table", "wrangler.toml", "name = \"a\"\nservices = [\"x\"]\n", "services[0]", 2, "expected table"},
+		{"service without binding", "wrangler.toml", "name = \"a\"\n[[services]]\nbinding = \"A\"\nservice = \"a\"\n[[services]]\nservice = \"b\"\n", "services[1].binding", 5, "missing"},
+		{"service without service", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\" }]\n", "services[0].service", 2, "missing"},
+		{"service empty binding", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"\", service = \"a\" }]\n", "services[0].binding", 2, "must not be empty"},
+		{"entrypoint not a string", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\", service = \"a\", entrypoint = 1 }]\n", "services[0].entrypoint", 2, "expected string"},
+		{"props not a table", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\", service = \"a\", props = 5 }]\n", "services[0].props", 2, "expected table, got integer 5"},
+		{"address not a URL", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"A\", service = \"a\", address = \"localhost:8787\" }]\n", "services[0].address", 2, "not an http or https URL"},
+		{"d1 not an array", "wrangler.toml", "name = \"a\"\nd1_databases = 1\n", "d1_databases", 2, "expected array of tables"},
+		{"d1 without binding", "wrangler.toml", "name = \"a\"\n[[d1_databases]]\ndatabase_name = \"x\"\n", "d1_databases[0].binding", 2, "missing"},
+		{"d1 id not a string", "wrangler.toml", "name = \"a\"\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_id = 1\n", "d1_databases[0].database_id", 4, "expected string"},
+		{"duplicate var and service", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"X\", service = \"x\" }]\n[vars]\nX = \"1\"\n", "services[0].binding", 2, `binding name "X" is already used by vars.X`},
+		{"duplicate services", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"X\", service = \"x\" }, { binding = \"X\", service = \"y\" }]\n", "services[1].binding", 2, "already used by services[0].binding"},
+		{"duplicate service and d1", "wrangler.toml", "name = \"a\"\nservices = [{ binding = \"DB\", service = \"x\" }]\n[[d1_databases]]\nbinding = \"DB\"\n", "d1_databases[0].binding", 4, "already used by services[0].binding"},
 
 		// JSON errors about keys also carry the position of the key's value,
 		// or of the nearest enclosing value when the key is missing.
@@ -369,12 +370,12 @@ func TestWarnings(t *testing.T) {
 		{
 			path: filepath.Join("testdata", "unknown.toml"),
 			want: []string{
-				"testdata/unknown.toml: services[0].environment: unsupported key; ignored",
-				"testdata/unknown.toml: d1_databases[0].preview_database_id: unsupported key; ignored",
-				"testdata/unknown.toml: env: unsupported key; ignored",
-				"testdata/unknown.toml: kv_namespaces: unsupported key; ignored",
-				"testdata/unknown.toml: routes: unsupported key; ignored",
-				"testdata/unknown.toml: workers_dev: unsupported key; ignored",
+				"testdata/unknown.toml:9:1: services[0].environment: unsupported key; ignored",
+				"testdata/unknown.toml:13:1: d1_databases[0].preview_database_id: unsupported key; ignored",
+				"testdata/unknown.toml:15:2: env: unsupported key; ignored",
+				"testdata/unknown.toml:3:1: kv_namespaces: unsupported key; ignored",
+				"testdata/unknown.toml:4:1: routes: unsupported key; ignored",
+				"testdata/unknown.toml:2:1: workers_dev: unsupported key; ignored",
 			},
 		},
 		{
@@ -467,4 +468,33 @@ func TestDeepNesting(t *testing.T) {
 	f, err := wrangler.Parse("w.jsonc", []byte(src))
 	require.NoError(t, err)
 	assert.Equal(t, deep+`"`, f.Vars["X"])
+}
+
+// A file larger than MaxFileSize is refused, naming the file, before it is
+// parsed (by Parse) or read whole (by Load).
+func TestFileSize(t *testing.T) {
+	big := make([]byte, wrangler.MaxFileSize+1)
+	copy(big, "name = \"a\"\n#")
+	for i := len("name = \"a\"\n#"); i < len(big); i++ {
+		big[i] = 'x'
+	}
+	path := filepath.Join(t.TempDir(), "wrangler.toml")
+	require.NoError(t, os.WriteFile(path, big, 0o644))
+
+	for name, load := range map[string]func() (*wrangler.File, error){
+		"Parse": func() (*wrangler.File, error) { return wrangler.Parse(path, big) },
+		"Load":  func() (*wrangler.File, error) { return wrangler.Load(path) },
+	} {
+		f, err := load()
+		require.Error(t, err, name)
+		assert.Nil(t, f)
+		assert.ErrorIs(t, err, wrangler.ErrInvalid, name)
+		assert.EqualError(t, err, path+": file is larger than 8 MiB, the most a configuration file may be", name)
+	}
+
+	// At the bound it loads.
+	require.NoError(t, os.WriteFile(path, big[:wrangler.MaxFileSize], 0o644))
+	f, err := wrangler.Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, "a", f.Name)
 }
