@@ -2,6 +2,7 @@ package wrangler
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,7 @@ type decoder struct {
 	tree *hujson.Value
 	toml *tomlNode
 
-	warnings []string
+	warnings []*Error
 }
 
 // hujsonPos picks the position out of a hujson error, which has no other
@@ -71,7 +72,9 @@ func (d *decoder) decodeJSON(data []byte) (any, error) {
 		}
 		return nil, e
 	}
-	d.duplicates(d.tree, nil)
+	if err := d.duplicates(d.tree, nil); err != nil {
+		return nil, err
+	}
 	return root, nil
 }
 
@@ -120,29 +123,36 @@ func tooDeep(b []byte) int {
 	return -1
 }
 
-// duplicates warns about keys repeated within one JSON object. TOML forbids
-// them; JSON parsers, wrangler's included, silently keep the last.
-func (d *decoder) duplicates(v *hujson.Value, p *keyPath) {
+// duplicates rejects a key repeated within one JSON object, as TOML does.
+// JSON parsers, wrangler's included, silently keep the last, so a binding
+// written twice would lose its first definition without a word.
+func (d *decoder) duplicates(v *hujson.Value, p *keyPath) error {
 	switch t := v.Value.(type) {
 	case *hujson.Object:
-		seen := make(map[string]bool, len(t.Members))
+		seen := make(map[string]int, len(t.Members))
 		for i := range t.Members {
 			m := &t.Members[i]
 			lit, _ := m.Name.Value.(hujson.Literal)
 			name := lit.String()
-			if seen[name] {
+			if first, ok := seen[name]; ok {
 				line, col := lineColumn(d.data, m.Name.StartOffset)
-				d.warn(&Error{File: d.file, Key: p.key(name).String(), Line: line, Column: col,
-					Msg: "duplicate key; the last one wins"})
+				firstLine, _ := lineColumn(d.data, first)
+				return &Error{File: d.file, Key: p.key(name).String(), Line: line, Column: col,
+					Msg: fmt.Sprintf("already defined on line %d", firstLine)}
 			}
-			seen[name] = true
-			d.duplicates(&m.Value, p.key(name))
+			seen[name] = m.Name.StartOffset
+			if err := d.duplicates(&m.Value, p.key(name)); err != nil {
+				return err
+			}
 		}
 	case *hujson.Array:
 		for i := range t.Elements {
-			d.duplicates(&t.Elements[i], p.item(i))
+			if err := d.duplicates(&t.Elements[i], p.item(i)); err != nil {
+				return err
+			}
 		}
 	}
+	return nil
 }
 
 // position returns the line and column of the value at p, or of its
@@ -273,5 +283,17 @@ func (d *decoder) errorf(p *keyPath, format string, args ...any) *Error {
 }
 
 func (d *decoder) warn(e *Error) {
-	d.warnings = append(d.warnings, e.Error())
+	d.warnings = append(d.warnings, e)
+}
+
+// warningLines returns the warnings in the order of the file's lines.
+func (d *decoder) warningLines() []string {
+	slices.SortStableFunc(d.warnings, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+	})
+	var out []string
+	for _, w := range d.warnings {
+		out = append(out, w.Error())
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pelletier/go-toml/v2"
@@ -21,6 +22,29 @@ var (
 	}
 	serviceKeys = []string{"binding", "service", "entrypoint", "props", "address"}
 	d1Keys      = []string{"binding", "database_name", "database_id", "migrations_dir", "migrations_table"}
+)
+
+// Keys of wrangler's own configuration at each level that this package
+// does not run. They are warned about, never mistaken for a misspelling of
+// a key that is read (see unknownKeys).
+var (
+	wranglerTopLevelKeys = []string{
+		"account_id", "ai", "alias", "analytics_engine_datasets", "assets", "base_dir",
+		"browser", "build", "cloudchamber", "compliance_region", "containers", "data_blobs",
+		"define", "dev", "dispatch_namespaces", "durable_objects", "env",
+		"find_additional_modules", "first_party_worker", "hyperdrive", "images",
+		"jsx_factory", "jsx_fragment", "keep_names", "keep_vars", "kv_namespaces",
+		"legacy_env", "limits", "logfwdr", "logpush", "migrations", "minify",
+		"mtls_certificates", "no_bundle", "node_compat", "observability",
+		"pages_build_output_dir", "pipelines", "placement", "preserve_file_names",
+		"preview_urls", "python_modules", "queues", "r2_buckets", "ratelimits", "route",
+		"routes", "rules", "secrets_store_secrets", "send_email", "send_metrics", "site",
+		"streaming_tail_consumers", "tail_consumers", "text_blobs", "tsconfig", "unsafe",
+		"upload_source_maps", "usage_model", "vectorize", "version_metadata",
+		"vpc_services", "wasm_modules", "worker_loaders", "workers_dev", "workflows", "zone_id",
+	}
+	wranglerServiceKeys = []string{"environment", "remote", "experimental_remote"}
+	wranglerD1Keys      = []string{"preview_database_id", "remote", "experimental_remote", "database_internal_env"}
 )
 
 // workerName is the pattern wrangler checks the name against.
@@ -71,8 +95,10 @@ func (d *decoder) build(root any) (*File, error) {
 	if err := d.uniqueBindings(f); err != nil {
 		return nil, err
 	}
-	d.unknownKeys(obj, nil, topLevelKeys)
-	f.Warnings = d.warnings
+	if err := d.unknownKeys(obj, nil, topLevelKeys, wranglerTopLevelKeys); err != nil {
+		return nil, err
+	}
+	f.Warnings = d.warningLines()
 	return f, nil
 }
 
@@ -128,7 +154,9 @@ func (d *decoder) services(obj map[string]any) ([]Service, error) {
 				return nil, d.errorf(ep.key("address"), "%q is not an http or https URL", s.Address)
 			}
 		}
-		d.unknownKeys(e, ep, serviceKeys)
+		if err := d.unknownKeys(e, ep, serviceKeys, wranglerServiceKeys); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -163,7 +191,9 @@ func (d *decoder) d1Databases(obj map[string]any) ([]D1Database, error) {
 		if db.MigrationsTable == "" {
 			db.MigrationsTable = DefaultMigrationsTable
 		}
-		d.unknownKeys(e, ep, d1Keys)
+		if err := d.unknownKeys(e, ep, d1Keys, wranglerD1Keys); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -268,15 +298,82 @@ func (d *decoder) stringArray(obj map[string]any, p *keyPath, key string) ([]str
 	return out, nil
 }
 
-func (d *decoder) unknownKeys(obj map[string]any, p *keyPath, known []string) {
+// unknownKeys warns about the keys of obj that are not in known, as
+// wrangler warns about unexpected fields, with one exception: a key that is
+// not one of wrangler's own (in theirs) and is a small edit away from a
+// known one is an error that names the key meant. A misspelt section such
+// as [[service]] or entrypont would otherwise load as a config without that
+// binding or with the default entrypoint, a failure that shows only when
+// a call goes where it should not; a warning is easily missed, and
+// Registry.Validate, which could turn it into an error, is not always
+// called. Keys wrangler itself knows stay warnings, so a config written for
+// wrangler still loads.
+func (d *decoder) unknownKeys(obj map[string]any, p *keyPath, known, theirs []string) error {
 	for _, k := range sortedKeys(obj) {
-		if !slices.Contains(known, k) {
-			kp := p.key(k)
-			line, col := d.position(kp, true)
-			d.warn(&Error{File: d.file, Key: kp.String(), Line: line, Column: col,
-				Msg: "unsupported key; ignored"})
+		if slices.Contains(known, k) {
+			continue
+		}
+		kp := p.key(k)
+		line, col := d.position(kp, true)
+		e := &Error{File: d.file, Key: kp.String(), Line: line, Column: col, Msg: "unsupported key; ignored"}
+		if !slices.Contains(theirs, k) {
+			if near := nearest(k, known); near != "" {
+				e.Msg = fmt.Sprintf("unknown key; did you mean %q?", near)
+				return e
+			}
+		}
+		d.warn(e)
+	}
+	return nil
+}
+
+// nearest returns the key of known that k is most likely a misspelling of:
+// one equal but for case, dashes for underscores or one edit (two for
+// longer keys), counting a swap of neighbours as one edit. It returns "" if
+// none is that close.
+func nearest(k string, known []string) string {
+	norm := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "-", "_") }
+	best, bestDist := "", 0
+	for _, c := range known {
+		limit := 1
+		if len(c) > 5 {
+			limit = 2
+		}
+		if len(k) > len(c)+limit || len(c) > len(k)+limit {
+			continue // too far apart, and not worth measuring
+		}
+		if dist := editDistance(norm(k), norm(c)); dist <= limit && (best == "" || dist < bestDist) {
+			best, bestDist = c, dist
 		}
 	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance of a and b:
+// insertions, deletions, substitutions and swaps of adjacent bytes.
+func editDistance(a, b string) int {
+	rows := make([][]int, len(a)+1)
+	for i := range rows {
+		rows[i] = make([]int, len(b)+1)
+		rows[i][0] = i
+	}
+	for j := range rows[0] {
+		rows[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d := min(rows[i-1][j]+1, rows[i][j-1]+1, rows[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d = min(d, rows[i-2][j-2]+1)
+			}
+			rows[i][j] = d
+		}
+	}
+	return rows[len(a)][len(b)]
 }
 
 func (d *decoder) typeError(p *keyPath, want string, got any) *Error {

@@ -303,6 +303,22 @@ func TestErrors(t *testing.T) {
 		{"json number out of range", "wrangler.json", "{\"name\": \"a\", \"vars\": {\"X\": 1e400}}", "vars.X", 1, "out of range"},
 		{"json duplicate binding", "wrangler.json", "{\"name\": \"a\", \"vars\": {\"DB\": 1},\n\"d1_databases\": [{\"binding\": \"DB\"}]}", "d1_databases[0].binding", 2, "already used by vars.DB"},
 		{"json d1 without binding", "wrangler.json", "{\"name\": \"a\", \"d1_databases\": [{}]}", "d1_databases[0].binding", 1, "missing"},
+
+		// Keys repeated in a JSON object are errors, as in TOML: JSON
+		// parsers keep the last, so the first would be lost silently.
+		{"json duplicate key", "wrangler.jsonc", "{\n  \"name\": \"a\",\n  \"main\": \"a.js\",\n  \"main\": \"b.js\",\n}", "main", 4, "already defined on line 3"},
+		{"json duplicate nested key", "wrangler.json", "{\"name\": \"a\", \"services\": [{\"binding\": \"A\", \"service\": \"a\",\n\"binding\": \"B\"}]}", "services[0].binding", 2, "already defined on line 1"},
+
+		// An unknown key a small edit away from one that is read is taken
+		// for a misspelling: a binding would go missing without it.
+		{"misspelt section", "wrangler.toml", "name = \"a\"\n[[service]]\nbinding = \"B\"\nservice = \"b\"\n", "service", 2, `unknown key; did you mean "services"?`},
+		{"misspelt table", "wrangler.toml", "name = \"a\"\n[Vars]\nX = \"1\"\n", "Vars", 2, `did you mean "vars"?`},
+		{"misspelt d1", "wrangler.toml", "name = \"a\"\n[[d1_database]]\nbinding = \"DB\"\n", "d1_database", 2, `did you mean "d1_databases"?`},
+		{"misspelt key", "wrangler.toml", "nmae = \"a\"\nname = \"a\"\n", "nmae", 1, `did you mean "name"?`},
+		{"misspelt dash", "wrangler.toml", "name = \"a\"\ncompatibility-date = \"2024-01-01\"\n", "compatibility-date", 2, `did you mean "compatibility_date"?`},
+		{"misspelt entrypoint", "wrangler.toml", "name = \"a\"\n[[services]]\nbinding = \"B\"\nservice = \"b\"\nentrypont = \"Admin\"\n", "services[0].entrypont", 5, `did you mean "entrypoint"?`},
+		{"misspelt d1 key", "wrangler.toml", "name = \"a\"\n[[d1_databases]]\nbinding = \"DB\"\nmigration_dir = \"m\"\n", "d1_databases[0].migration_dir", 4, `did you mean "migrations_dir"?`},
+		{"json misspelt section", "wrangler.jsonc", "{\n  \"name\": \"a\",\n  \"service\": [{\"binding\": \"B\", \"service\": \"b\"}],\n}", "service", 3, `did you mean "services"?`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -370,24 +386,23 @@ func TestWarnings(t *testing.T) {
 		{
 			path: filepath.Join("testdata", "unknown.toml"),
 			want: []string{
+				"testdata/unknown.toml:2:1: workers_dev: unsupported key; ignored",
+				"testdata/unknown.toml:3:1: kv_namespaces: unsupported key; ignored",
+				"testdata/unknown.toml:4:1: routes: unsupported key; ignored",
 				"testdata/unknown.toml:9:1: services[0].environment: unsupported key; ignored",
 				"testdata/unknown.toml:13:1: d1_databases[0].preview_database_id: unsupported key; ignored",
 				"testdata/unknown.toml:15:2: env: unsupported key; ignored",
-				"testdata/unknown.toml:3:1: kv_namespaces: unsupported key; ignored",
-				"testdata/unknown.toml:4:1: routes: unsupported key; ignored",
-				"testdata/unknown.toml:2:1: workers_dev: unsupported key; ignored",
 			},
 		},
 		{
 			path: filepath.Join("testdata", "unknown.jsonc"),
 			want: []string{
-				"testdata/unknown.jsonc:10:3: main: duplicate key; the last one wins",
+				"testdata/unknown.jsonc:3:3: workers_dev: unsupported key; ignored",
+				"testdata/unknown.jsonc:4:3: kv_namespaces: unsupported key; ignored",
+				"testdata/unknown.jsonc:5:3: routes: unsupported key; ignored",
 				"testdata/unknown.jsonc:6:50: services[0].environment: unsupported key; ignored",
 				"testdata/unknown.jsonc:7:39: d1_databases[0].preview_database_id: unsupported key; ignored",
 				"testdata/unknown.jsonc:8:3: env: unsupported key; ignored",
-				"testdata/unknown.jsonc:4:3: kv_namespaces: unsupported key; ignored",
-				"testdata/unknown.jsonc:5:3: routes: unsupported key; ignored",
-				"testdata/unknown.jsonc:3:3: workers_dev: unsupported key; ignored",
 			},
 		},
 	}
@@ -401,11 +416,7 @@ func TestWarnings(t *testing.T) {
 		})
 	}
 
-	f, err := wrangler.Load(filepath.Join("testdata", "unknown.jsonc"))
-	require.NoError(t, err)
-	assert.Equal(t, "b.js", f.Main)
-
-	f, err = wrangler.Load(filepath.Join("testdata", "full.jsonc"))
+	f, err := wrangler.Load(filepath.Join("testdata", "full.jsonc"))
 	require.NoError(t, err)
 	assert.Empty(t, f.Warnings, "$schema is expected in JSON configs")
 }
