@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 
 	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/wrangler"
@@ -25,8 +27,48 @@ type Config struct {
 	Services           []ServiceConfig
 	D1Databases        []D1DatabaseConfig
 	Path               string   // the file the config was loaded from
-	Warnings           []string // keys that were ignored, as wrangler warns about them
+	Warnings           []string // keys that were ignored, as wrangler warns about them, in line order
+
+	// Secrets are the values of the .dev.vars file beside the config, as
+	// wrangler dev reads them for local development (dotenv syntax). They
+	// reach the worker's Env as vars; DevVarsPath is the file, if any.
+	Secrets     Secrets
+	DevVarsPath string
 }
+
+// Secrets maps secret names to values. It prints (with fmt or log/slog)
+// names only, so that logging a Config does not show what a .dev.vars
+// file holds.
+type Secrets map[string]string
+
+// Format writes the names of s, each with its value hidden.
+func (s Secrets) Format(f fmt.State, verb rune) {
+	if s == nil {
+		_, _ = io.WriteString(f, "map[]")
+		return
+	}
+	var b strings.Builder
+	b.WriteString("map[")
+	for i, k := range sortedKeys(s) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k + ":" + redacted)
+	}
+	b.WriteByte(']')
+	_, _ = io.WriteString(f, b.String())
+}
+
+// LogValue gives slog the names of s, each with its value hidden.
+func (s Secrets) LogValue() slog.Value {
+	attrs := make([]slog.Attr, 0, len(s))
+	for _, k := range sortedKeys(s) {
+		attrs = append(attrs, slog.String(k, redacted))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+const redacted = "REDACTED"
 
 // ServiceConfig is one entry of services (either TOML form).
 type ServiceConfig struct {
@@ -49,10 +91,14 @@ type D1DatabaseConfig struct {
 }
 
 // LoadConfig reads a wrangler configuration file: wrangler.toml,
-// wrangler.json or wrangler.jsonc (comments and trailing commas allowed).
+// wrangler.json or wrangler.jsonc (comments and trailing commas allowed),
+// and the .dev.vars file beside it, if there is one, into Secrets.
 // A bad file is an error that names the file and the key or line and wraps
 // [ErrInvalidConfig]; keys this package does not run (routes, kv_namespaces,
-// [env.*], ...) become Warnings, as wrangler warns about them.
+// [env.*], ...) become Warnings, as wrangler warns about them, but an
+// unknown key a small edit away from one it reads ([[service]]) is an
+// error that names the key meant. An error about .dev.vars names its line,
+// never what the line holds. Files larger than 8 MiB are refused.
 func LoadConfig(path string) (*Config, error) {
 	f, err := wrangler.Load(path)
 	if err != nil {
@@ -65,6 +111,7 @@ func LoadConfig(path string) (*Config, error) {
 	cfg := &Config{
 		Name: f.Name, Main: f.Main, CompatibilityDate: f.CompatibilityDate,
 		CompatibilityFlags: f.CompatibilityFlags, Vars: f.Vars, Path: path, Warnings: f.Warnings,
+		Secrets: f.Secrets, DevVarsPath: f.DevVarsPath,
 	}
 	for _, s := range f.Services {
 		cfg.Services = append(cfg.Services, ServiceConfig(s))
@@ -82,6 +129,14 @@ func LoadConfig(path string) (*Config, error) {
 // registry closes the databases on Close. Service entries with an address
 // register a remote worker through the registry's dialer ([WithDialer]).
 // Warnings of the config are logged.
+//
+// A var defined in more than one place takes its value from the most
+// specific: code.Vars over cfg.Secrets (.dev.vars) over cfg.Vars ([vars]).
+// The file's two follow wrangler dev, where .dev.vars overrides [vars]. Code
+// wins as wrangler dev's --var wins over the file: a value set in code was
+// chosen for this program (a test's fake endpoint, say), and a later edit of
+// a shared file must not change it behind the program's back. Which source
+// won is logged at debug level, by name only.
 //
 // D1 needs package d1 linked in: import it, as database/sql needs a driver.
 func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
@@ -104,7 +159,7 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 		r.logger().Warn("workers: config: "+w, "worker", cfg.Name)
 	}
 	w := code
-	w.Vars = merge(code.Vars, cfg.Vars)
+	w.Vars = r.configVars(cfg, code.Vars)
 	w.Bindings = merge(code.Bindings, nil)
 	w.Services = append([]Service(nil), code.Services...)
 	for _, s := range cfg.Services {
@@ -148,6 +203,29 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 		}
 	}
 	return nil
+}
+
+// configVars merges the vars of cfg and code, each of them overriding
+// the ones before it: [vars], then .dev.vars, then code.
+func (r *Registry) configVars(cfg *Config, code map[string]any) map[string]any {
+	n := len(cfg.Vars) + len(cfg.Secrets) + len(code)
+	out, from := make(map[string]any, n), make(map[string]string, n)
+	set := func(k string, v any, source string) {
+		if prev, ok := from[k]; ok {
+			r.logger().Debug("workers: config: var overridden", "worker", cfg.Name, "var", k, "by", source, "over", prev)
+		}
+		out[k], from[k] = v, source
+	}
+	for k, v := range cfg.Vars {
+		set(k, v, "[vars]")
+	}
+	for _, k := range sortedKeys(cfg.Secrets) {
+		set(k, cfg.Secrets[k], ".dev.vars")
+	}
+	for _, k := range sortedKeys(code) {
+		set(k, code[k], "Worker.Vars")
+	}
+	return out
 }
 
 func merge(a, b map[string]any) map[string]any {

@@ -745,3 +745,71 @@ func TestRegisterConfigCustomMigrationsTableRefused(t *testing.T) {
 	require.ErrorIs(t, err, workers.ErrInvalidConfig)
 	assert.ErrorContains(t, err, "schema_migrations")
 }
+
+// A var set in several places takes the most specific value: code over
+// .dev.vars over [vars], as wrangler dev's --var beats .dev.vars, which
+// beats the file.
+func TestRegisterConfigVarsPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "wrangler.toml"), []byte(
+		"name = \"prec\"\n[vars]\nFILE = \"file\"\nSECRET = \"file\"\nCODE = \"file\"\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".dev.vars"), []byte(
+		"SECRET=dev-secret-value\nCODE=dev-secret-value\nONLY_SECRET=dev-secret-value\n"), 0o600))
+	cfg, err := workers.LoadConfig(filepath.Join(dir, "wrangler.toml"))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, ".dev.vars"), cfg.DevVarsPath)
+
+	var logs syncBuffer
+	reg := newRegistry(t, workers.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	require.NoError(t, reg.RegisterConfig(cfg, workers.Worker{
+		Default: workers.New[cfgProbe](),
+		Vars:    map[string]any{"CODE": "code", "ONLY_CODE": "code"},
+	}))
+	probe := bind(reg, "prec")
+	for name, want := range map[string]string{
+		"FILE": "file", "SECRET": "dev-secret-value", "ONLY_SECRET": "dev-secret-value",
+		"CODE": "code", "ONLY_CODE": "code",
+	} {
+		got, err := workers.Call[string](t.Context(), probe, "Var", name)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, name)
+	}
+	// Overrides are logged by name, never with the value.
+	assert.Contains(t, logs.String(), "var=CODE by=Worker.Vars over=.dev.vars")
+	assert.Contains(t, logs.String(), "var=SECRET by=.dev.vars over=[vars]")
+	assert.NotContains(t, logs.String(), "dev-secret-value")
+}
+
+// Secrets print as names only, with fmt and with slog, so that a logged
+// Config does not show them.
+func TestConfigSecretsNotPrinted(t *testing.T) {
+	cfg := &workers.Config{Name: "a", Secrets: workers.Secrets{"API_KEY": "sk_live_1", "TOKEN": "hunter2"}}
+	var out []string
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		out = append(out, fmt.Sprintf(format, cfg), fmt.Sprintf(format, cfg.Secrets))
+	}
+	var text, js syncBuffer
+	slog.New(slog.NewTextHandler(&text, nil)).Info("cfg", "secrets", cfg.Secrets, "cfg", cfg)
+	slog.New(slog.NewJSONHandler(&js, nil)).Info("cfg", "secrets", cfg.Secrets)
+	out = append(out, text.String(), js.String())
+	for _, s := range out {
+		assert.NotContains(t, s, "sk_live_1")
+		assert.NotContains(t, s, "hunter2")
+	}
+	assert.Equal(t, "map[API_KEY:REDACTED TOKEN:REDACTED]", fmt.Sprint(cfg.Secrets))
+	assert.Contains(t, js.String(), `"secrets":{"API_KEY":"REDACTED","TOKEN":"REDACTED"}`)
+}
+
+// A bad .dev.vars is an ErrInvalidConfig naming its file and line, without
+// the line's contents.
+func TestLoadConfigDevVarsError(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "wrangler.jsonc"), []byte(`{"name": "a"}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ".dev.vars"), []byte("OK=1\nAPI_KEY sk_live_secret\n"), 0o600))
+	cfg, err := workers.LoadConfig(filepath.Join(dir, "wrangler.jsonc"))
+	require.Error(t, err)
+	assert.Nil(t, cfg)
+	assert.ErrorIs(t, err, workers.ErrInvalidConfig)
+	assert.Contains(t, err.Error(), filepath.Join(dir, ".dev.vars")+":2:")
+	assert.NotContains(t, err.Error(), "sk_live_secret")
+}

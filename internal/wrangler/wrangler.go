@@ -32,8 +32,16 @@ type File struct {
 	Services    []Service
 	D1Databases []D1Database
 
+	// Secrets are the values of the .dev.vars file beside the
+	// configuration (see [DevVarsFile]), which Load reads as wrangler dev
+	// does; Parse reads no other file. A secret of the same name as a var
+	// overrides it. DevVarsPath is the file they came from, if any.
+	Secrets     map[string]string
+	DevVarsPath string
+
 	// Warnings lists what was ignored, mostly keys this package does not
-	// know, each naming the file and the key path.
+	// know, each naming the file and the key path, in the order of the
+	// file's lines.
 	Warnings []string
 }
 
@@ -64,7 +72,8 @@ type D1Database struct {
 // program that only meant to read its bindings.
 const MaxFileSize = 8 << 20
 
-// Load reads and parses the wrangler configuration at path.
+// Load reads and parses the wrangler configuration at path, and the
+// .dev.vars file beside it if there is one.
 // The extension selects the format: .toml, .json or .jsonc.
 // If the file cannot be read, the error is the one from [os.Open] or
 // [os.File.Read]; a file larger than [MaxFileSize] is an [*Error].
@@ -77,7 +86,14 @@ func Load(path string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parse(path, f, data)
+	file, err := parse(path, f, data)
+	if err != nil {
+		return nil, err
+	}
+	if err := file.loadDevVars(); err != nil {
+		return nil, err
+	}
+	return file, nil
 }
 
 // readFile reads path, refusing (before reading it all) a file larger than
