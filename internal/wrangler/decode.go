@@ -9,6 +9,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,9 @@ type decoder struct {
 	data []byte
 	tree *hujson.Value
 	toml *tomlNode
+
+	newlines []int                             // offsets of data's newlines, for lineColumn
+	members  map[*hujson.Object]map[string]int // indexes of large objects, for member
 
 	warnings []*Error
 }
@@ -68,7 +72,7 @@ func (d *decoder) decodeJSON(data []byte) (any, error) {
 	if err := dec.Decode(&root); err != nil {
 		e := &Error{File: d.file, Msg: strings.TrimPrefix(err.Error(), "json: ")}
 		if se, ok := errors.AsType[*json.SyntaxError](err); ok {
-			e.Line, e.Column = lineColumn(d.data, int(se.Offset))
+			e.Line, e.Column = d.lineColumn(int(se.Offset))
 		}
 		return nil, e
 	}
@@ -135,8 +139,8 @@ func (d *decoder) duplicates(v *hujson.Value, p *keyPath) error {
 			lit, _ := m.Name.Value.(hujson.Literal)
 			name := lit.String()
 			if first, ok := seen[name]; ok {
-				line, col := lineColumn(d.data, m.Name.StartOffset)
-				firstLine, _ := lineColumn(d.data, first)
+				line, col := d.lineColumn(m.Name.StartOffset)
+				firstLine, _ := d.lineColumn(first)
 				return &Error{File: d.file, Key: p.key(name).String(), Line: line, Column: col,
 					Msg: fmt.Sprintf("already defined on line %d", firstLine)}
 			}
@@ -160,7 +164,7 @@ func (d *decoder) duplicates(v *hujson.Value, p *keyPath) error {
 // set it points at the key rather than the value.
 func (d *decoder) position(p *keyPath, name bool) (line, column int) {
 	if d.toml != nil {
-		return lineColumn(d.data, d.toml.position(p, name))
+		return d.lineColumn(d.toml.position(p, name))
 	}
 	if d.tree == nil {
 		return 0, 0
@@ -175,12 +179,8 @@ func (d *decoder) position(p *keyPath, name bool) (line, column int) {
 			if e.index >= 0 {
 				break
 			}
-			// The last of duplicate members is the one decoded.
-			for i := len(t.Members) - 1; i >= 0; i-- {
-				if lit, _ := t.Members[i].Name.Value.(hujson.Literal); lit.String() == e.name {
-					next, nameOff = &t.Members[i].Value, t.Members[i].Name.StartOffset
-					break
-				}
+			if i := d.member(t, e.name); i >= 0 {
+				next, nameOff = &t.Members[i].Value, t.Members[i].Name.StartOffset
 			}
 		case *hujson.Array:
 			if e.index >= 0 && e.index < len(t.Elements) {
@@ -196,7 +196,58 @@ func (d *decoder) position(p *keyPath, name bool) (line, column int) {
 			off = nameOff
 		}
 	}
-	return lineColumn(d.data, off)
+	return d.lineColumn(off)
+}
+
+// member returns the index of obj's member called name, or -1. Large
+// objects are indexed on first use, so that a warning for each of many keys
+// does not scan all the keys each time.
+func (d *decoder) member(obj *hujson.Object, name string) int {
+	if len(obj.Members) > 16 {
+		idx, ok := d.members[obj]
+		if !ok {
+			idx = make(map[string]int, len(obj.Members))
+			for i := range obj.Members {
+				lit, _ := obj.Members[i].Name.Value.(hujson.Literal)
+				idx[lit.String()] = i // the last of duplicates, as decoded
+			}
+			if d.members == nil {
+				d.members = map[*hujson.Object]map[string]int{}
+			}
+			d.members[obj] = idx
+		}
+		if i, ok := idx[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := len(obj.Members) - 1; i >= 0; i-- { // the last of duplicates, as decoded
+		if lit, _ := obj.Members[i].Name.Value.(hujson.Literal); lit.String() == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// lineColumn converts an offset in d.data into a 1-based line and byte
+// column. The offsets of the lines are found once, on first use: a file
+// may have a warning on each of its many lines, and counting lines from the
+// start for each would take time quadratic in the file's size.
+func (d *decoder) lineColumn(off int) (line, column int) {
+	if d.newlines == nil {
+		d.newlines = []int{-1} // the "newline" before the first line
+		for i := 0; ; i++ {
+			j := bytes.IndexByte(d.data[i:], '\n')
+			if j < 0 {
+				break
+			}
+			i += j
+			d.newlines = append(d.newlines, i)
+		}
+	}
+	off = max(0, min(off, len(d.data)))
+	n := sort.SearchInts(d.newlines[1:], off) // newlines before off
+	return 1 + n, off - d.newlines[n]
 }
 
 // lineColumn converts a byte offset into a 1-based line and byte column.

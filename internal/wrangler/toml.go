@@ -107,7 +107,7 @@ func (d *decoder) decodeTOML(data []byte) (any, error) {
 	if err := p.Error(); err != nil {
 		e := &Error{File: d.file, Msg: err.Error()}
 		if pe, ok := errors.AsType[*unstable.ParserError](err); ok {
-			e.Line, e.Column = lineColumn(data, d.offsetOf(pe.Highlight))
+			e.Line, e.Column = d.lineColumn(d.offsetOf(pe.Highlight))
 			var kp *keyPath
 			for _, k := range pe.Key {
 				kp = kp.key(k)
@@ -133,12 +133,12 @@ func (d *decoder) offsetOf(b []byte) int {
 // errAt returns an error about the key at p whose key (or value) is at off.
 func (b *tomlBuilder) errAt(off int, p *keyPath, format string, args ...any) *Error {
 	e := &Error{File: b.d.file, Key: p.String(), Msg: fmt.Sprintf(format, args...)}
-	e.Line, e.Column = lineColumn(b.d.data, off)
+	e.Line, e.Column = b.d.lineColumn(off)
 	return e
 }
 
 func (b *tomlBuilder) line(off int) int {
-	line, _ := lineColumn(b.d.data, off)
+	line, _ := b.d.lineColumn(off)
 	return line
 }
 

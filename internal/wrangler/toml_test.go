@@ -142,3 +142,15 @@ func sameTree(a, b any) bool {
 	}
 	return a == b
 }
+
+// The line index gives the positions that counting from the start does.
+func TestLineColumnIndex(t *testing.T) {
+	for _, data := range []string{"", "\n", "a", "ab\ncd\n\nef", "\n\nx\n"} {
+		d := &decoder{data: []byte(data)}
+		for off := -1; off <= len(data)+1; off++ {
+			line, col := d.lineColumn(off)
+			wantLine, wantCol := lineColumn([]byte(data), off)
+			assert.Equal(t, [2]int{wantLine, wantCol}, [2]int{line, col}, "%q at %d", data, off)
+		}
+	}
+}
