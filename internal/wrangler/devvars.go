@@ -37,9 +37,9 @@ func (f *File) loadDevVars() error {
 
 // ParseDevVars parses data as the .dev.vars file at path, with
 // github.com/joho/godotenv: NAME=value lines, # comments, an optional
-// export before the name, values in single quotes taken as they are and
-// values in double quotes with \n escapes and ${NAME} expanded from lines
-// above.
+// export before the name, values in single quotes taken as they are,
+// others with ${NAME} (and $NAME) expanded from the lines above, and \n
+// escapes in double quotes.
 //
 // Its values are secrets, so an error names the file and the line, never
 // what the line holds.
