@@ -154,6 +154,9 @@ func (ep *entrypoint) method(name string) (*method.Method, error) {
 		if name == "Fetch" {
 			return nil, newError(ErrReservedMethod, "%s: 'Fetch' is a reserved method and cannot be called over RPC; use Binding.Fetch", ep.display)
 		}
+		if name == "Scheduled" {
+			return nil, newError(ErrReservedMethod, "%s: 'Scheduled' is a reserved method and cannot be called over RPC; cron triggers run it, and Registry.Scheduled", ep.display)
+		}
 		where := ep.display
 		if ep.name == "" {
 			where += " (default entrypoint)"

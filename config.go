@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/seed-29c11ff2/workers/internal/link"
@@ -26,6 +27,7 @@ type Config struct {
 	Vars               map[string]any // [vars]: strings or JSON-like values
 	Services           []ServiceConfig
 	D1Databases        []D1DatabaseConfig
+	Crons              []string // [triggers] crons: schedules of the Scheduled handler
 	Path               string   // the file the config was loaded from
 	Warnings           []string // keys that were ignored, as wrangler warns about them, in line order
 
@@ -111,7 +113,7 @@ func LoadConfig(path string) (*Config, error) {
 	cfg := &Config{
 		Name: f.Name, Main: f.Main, CompatibilityDate: f.CompatibilityDate,
 		CompatibilityFlags: f.CompatibilityFlags, Vars: f.Vars, Path: path, Warnings: f.Warnings,
-		Secrets: f.Secrets, DevVarsPath: f.DevVarsPath,
+		Secrets: f.Secrets, DevVarsPath: f.DevVarsPath, Crons: f.Crons,
 	}
 	for _, s := range f.Services {
 		cfg.Services = append(cfg.Services, ServiceConfig(s))
@@ -161,6 +163,12 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 	w := code
 	w.Vars = r.configVars(cfg, code.Vars)
 	w.Bindings = merge(code.Bindings, nil)
+	w.Crons = append([]string(nil), code.Crons...)
+	for _, c := range cfg.Crons {
+		if !slices.Contains(w.Crons, c) {
+			w.Crons = append(w.Crons, c)
+		}
+	}
 	w.Services = append([]Service(nil), code.Services...)
 	for _, s := range cfg.Services {
 		svc := Service{Binding: s.Binding, Service: s.Service, Entrypoint: s.Entrypoint}

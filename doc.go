@@ -25,6 +25,9 @@
 // (variadic too), and return (), (T), (error) or (T, error). Methods promoted
 // from the worker's own embedded types are callable; nothing promoted from
 // Entrypoint is, and Fetch is reserved for HTTP ([ErrReservedMethod]).
+// Scheduled(ctx, [ScheduledEvent]) error is reserved too: it is the cron
+// handler, which the registry runs for each of the worker's [Worker.Crons]
+// (a config's [triggers] crons) and [Registry.Scheduled] runs by hand.
 //
 // # Registering and calling
 //

@@ -25,6 +25,10 @@ var (
 	// ErrNoFetchHandler: the entrypoint has no Fetch method
 	// (Workers: "Handler does not export a fetch() function.").
 	ErrNoFetchHandler = errors.New("workers: no fetch handler")
+	// ErrNoScheduledHandler: the worker's default entrypoint has no
+	// Scheduled method (Workers: "Handler does not export a scheduled()
+	// function."), or the worker runs in another process.
+	ErrNoScheduledHandler = errors.New("workers: no scheduled handler")
 	// ErrInvalidArgument: the arguments do not fit the method's parameters,
 	// or a value cannot cross the invocation boundary.
 	ErrInvalidArgument = errors.New("workers: invalid argument")

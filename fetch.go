@@ -162,8 +162,14 @@ func (b *Binding) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // Handler returns an [http.Handler] serving the default entrypoint's Fetch of
 // the named service on a real listener. Errors are answered as
 // [Binding.ServeHTTP] answers them: with a status and a reference ID.
+// With [WithTestScheduled] it also serves wrangler's /__scheduled route,
+// which fires the worker's Scheduled.
 func (r *Registry) Handler(service string) http.Handler {
-	return r.Bind(Service{Service: service})
+	b := r.Bind(Service{Service: service})
+	if r.opts.testScheduled {
+		return &scheduledRoute{reg: r, service: service, next: b}
+	}
+	return b
 }
 
 // serveError answers a request whose Fetch failed with err: a status, a
@@ -174,7 +180,7 @@ func (r *Registry) serveError(w http.ResponseWriter, req *http.Request, s Servic
 	switch {
 	case errors.Is(err, ErrServiceNotFound), errors.Is(err, ErrEntrypointNotFound):
 		code, msg = http.StatusNotFound, "not found"
-	case errors.Is(err, ErrNoFetchHandler):
+	case errors.Is(err, ErrNoFetchHandler), errors.Is(err, ErrNoScheduledHandler):
 		code, msg = http.StatusNotImplemented, "not implemented"
 	case errors.Is(err, ErrClosed):
 		code, msg = http.StatusServiceUnavailable, "service unavailable"

@@ -17,6 +17,9 @@ type options struct {
 	maxDepth    int
 	stateDir    string
 	dialer      transport.Dialer
+
+	clock         Clock // of cron triggers; nil for the system's
+	testScheduled bool  // Handler serves /__scheduled
 }
 
 type optionFunc func(*options)

@@ -25,6 +25,9 @@ type Worker struct {
 	Vars        map[string]any         // [vars]: strings or JSON-like values
 	Services    []Service              // service bindings of this worker
 	Bindings    map[string]any         // any other binding (a *d1.Database, a client, ...)
+	// Crons are cron triggers ([triggers] crons): schedules on which the
+	// registry runs the default entrypoint's Scheduled method, in UTC.
+	Crons []string
 }
 
 // Service is a service binding: the name a caller's Env knows it by, and the
@@ -56,6 +59,8 @@ type Registry struct {
 	exportsMu sync.Mutex
 	exports   map[any]*stubRef             // RpcTargets of this registry that stubs refer to, by object
 	targetEPs map[*targetClass]*entrypoint // what calls on targets of each type count and are named by
+
+	crons crons // running cron triggers
 }
 
 type worker struct {
@@ -77,6 +82,8 @@ type entrypoint struct {
 	table   *method.Table
 	fetch   bool
 	display string
+
+	scheduled bool // has Scheduled(context.Context, ScheduledEvent) error
 }
 
 func (ep *entrypoint) label() string {
@@ -111,8 +118,10 @@ func (r *Registry) logger() *slog.Logger {
 
 // Register adds a worker under name. It fails, naming the worker and the type,
 // when a constructor's type does not embed [Entrypoint], when name is taken,
-// when a binding name is used twice in the worker, or when a Fetch method has
-// the wrong signature. Method tables are built here, once.
+// when a binding name is used twice in the worker, when a Fetch or Scheduled
+// method has the wrong signature, or when a cron trigger does not parse or
+// has no Scheduled method on the default entrypoint to run. Method tables are
+// built here, once, and the worker's cron triggers start.
 func (r *Registry) Register(name string, w Worker) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty worker name", ErrInvalidWorker)
@@ -138,6 +147,10 @@ func (r *Registry) Register(name string, w Worker) error {
 		}
 		wk.named[epName] = ep
 	}
+	scheds, err := checkCrons(name, w.Crons, wk.def)
+	if err != nil {
+		return err
+	}
 	env, err := newEnv(r, name, &w)
 	if err != nil {
 		return err
@@ -151,14 +164,16 @@ func (r *Registry) Register(name string, w Worker) error {
 		return fmt.Errorf("%w: a worker named %q is already registered", ErrInvalidWorker, name)
 	}
 	r.workers[name] = wk
+	r.startCrons(wk, w.Crons, scheds)
 	return nil
 }
 
 var (
 	// excluded are the names no RPC call may reach: everything promoted from
-	// Entrypoint, and Fetch, which is HTTP only.
+	// Entrypoint, Fetch, which is HTTP only, and Scheduled, which the
+	// registry's cron triggers call.
 	excluded = func() map[string]bool {
-		m := map[string]bool{"Fetch": true}
+		m := map[string]bool{"Fetch": true, "Scheduled": true}
 		for i := range reflect.PointerTo(entrypointType).NumMethod() {
 			m[reflect.PointerTo(entrypointType).Method(i).Name] = true
 		}
@@ -242,6 +257,12 @@ func newEntrypoint(wk *worker, name string, c Constructor) (*entrypoint, error) 
 			return nil, fmt.Errorf("%w: type %s: method %s must be Fetch(*http.Request) (*http.Response, error)", ErrInvalidWorker, c.typ, m.Type)
 		}
 		ep.fetch = true
+	}
+	if m, ok := ptr.MethodByName("Scheduled"); ok {
+		if _, ok := reflect.Zero(ptr).Interface().(scheduler); !ok {
+			return nil, fmt.Errorf("%w: type %s: method %s must be Scheduled(context.Context, workers.ScheduledEvent) error", ErrInvalidWorker, c.typ, m.Type)
+		}
+		ep.scheduled = true
 	}
 	ep.display = fmt.Sprintf("service %q", wk.name)
 	if name != "" {
@@ -338,8 +359,9 @@ func (r *Registry) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Close stops the registry: new calls fail with [ErrClosed], and Close waits
-// for in-flight calls and WaitUntil tasks to finish. If ctx ends first,
+// Close stops the registry: cron triggers stop, new calls fail with
+// [ErrClosed], and Close waits for in-flight calls (scheduled events among
+// them) and WaitUntil tasks to finish. If ctx ends first,
 // Close cancels the tasks' contexts, with a cause ([context.Cause]) that
 // wraps ErrClosed, and returns an error that wraps ctx's and says how much
 // is still running. Bindings the registry opened itself (D1 databases from
@@ -352,6 +374,7 @@ func (r *Registry) Validate() error {
 // So after a Close that gave up, Close(context.Background()) returns once
 // the canceled tasks have returned, and never if one ignores its ctx.
 func (r *Registry) Close(ctx context.Context) error {
+	r.stopCrons()
 	idle := r.track.close()
 	var err error
 	select {

@@ -150,11 +150,11 @@ func describe(named *types.Named, ptr types.Type, wpkg *types.Package, q *qualif
 	var lines []string
 	for i := range ms.Len() {
 		fn := ms.At(i).Obj().(*types.Func)
-		reserved := "Fetch"
+		reserved := map[string]bool{"Fetch": true, "Scheduled": true}
 		if isTarget(ptr, wpkg) {
-			reserved = "Dispose"
+			reserved = map[string]bool{"Dispose": true}
 		}
-		if !fn.Exported() || fn.Name() == reserved || fromEntrypoint(fn, wpkg) {
+		if !fn.Exported() || reserved[fn.Name()] || fromEntrypoint(fn, wpkg) {
 			continue
 		}
 		sig := fn.Type().(*types.Signature)

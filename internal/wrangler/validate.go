@@ -2,6 +2,7 @@ package wrangler
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -18,7 +19,7 @@ var (
 	topLevelKeys = []string{
 		"$schema", // editors' JSON schema; wrangler accepts it silently
 		"name", "main", "compatibility_date", "compatibility_flags",
-		"vars", "services", "d1_databases",
+		"vars", "services", "d1_databases", "triggers",
 	}
 	serviceKeys = []string{"binding", "service", "entrypoint", "props", "address"}
 	d1Keys      = []string{"binding", "database_name", "database_id", "migrations_dir", "migrations_table"}
@@ -92,6 +93,9 @@ func (d *decoder) build(root any) (*File, error) {
 	if f.D1Databases, err = d.d1Databases(obj); err != nil {
 		return nil, err
 	}
+	if f.Crons, err = d.triggers(obj); err != nil {
+		return nil, err
+	}
 	if err := d.uniqueBindings(f); err != nil {
 		return nil, err
 	}
@@ -116,6 +120,43 @@ func (d *decoder) vars(obj map[string]any) (map[string]any, error) {
 		return nil, d.errorf(p.key(""), "binding name must not be empty")
 	}
 	return d.jsonObject(m, p, 1)
+}
+
+// triggers reads [triggers] crons, checking each schedule. One that uses
+// Cloudflare's extensions is a warning, not an error, so that a config
+// deployed with one still loads; it does not run here.
+func (d *decoder) triggers(obj map[string]any) ([]string, error) {
+	p := top.key("triggers")
+	v, ok := obj["triggers"]
+	if !ok {
+		return nil, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, d.typeError(p, d.table(), v)
+	}
+	crons, err := d.stringArray(m, p, "crons")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i, c := range crons {
+		if _, err := ParseCron(c); err != nil {
+			cp := p.key("crons").item(i)
+			if errors.Is(err, errCronExtension) {
+				line, col := d.position(cp, false)
+				d.warn(&Error{File: d.file, Key: cp.String(), Line: line, Column: col,
+					Msg: fmt.Sprintf("%q %v; it does not run", c, err)})
+				continue
+			}
+			return nil, d.errorf(cp, "%q: %v", c, err)
+		}
+		out = append(out, c)
+	}
+	if err := d.unknownKeys(m, p, []string{"crons"}, nil); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (d *decoder) services(obj map[string]any) ([]Service, error) {

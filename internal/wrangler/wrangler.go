@@ -32,6 +32,11 @@ type File struct {
 	Services    []Service
 	D1Databases []D1Database
 
+	// Crons are the schedules of [triggers] crons, each checked with
+	// [ParseCron]. Those that use Cloudflare's L, W and # are left out,
+	// with a warning.
+	Crons []string
+
 	// Secrets are the values of the .dev.vars file beside the
 	// configuration (see [DevVarsFile]), which Load reads as wrangler dev
 	// does; Parse reads no other file. A secret of the same name as a var
