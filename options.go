@@ -3,6 +3,7 @@ package workers
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/seed-29c11ff2/workers/transport"
 )
@@ -17,6 +18,10 @@ type options struct {
 	maxDepth    int
 	stateDir    string
 	dialer      transport.Dialer
+
+	doIdle       time.Duration // Durable Objects: see durable.go
+	alarmBackoff time.Duration
+	doSyncFull   bool
 }
 
 type optionFunc func(*options)
