@@ -291,7 +291,7 @@ func (s *Storage) SQL() *sql.DB {
 type failingConnector struct{ err error }
 
 func (f failingConnector) Connect(context.Context) (driver.Conn, error) { return nil, f.err }
-func (f failingConnector) Driver() driver.Driver                       { return failingDriver(f) }
+func (f failingConnector) Driver() driver.Driver                        { return failingDriver(f) }
 
 type failingDriver failingConnector
 
