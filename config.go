@@ -26,6 +26,9 @@ type Config struct {
 	D1Databases        []D1DatabaseConfig
 	Path               string   // the file the config was loaded from
 	Warnings           []string // keys that were ignored, as wrangler warns about them
+
+	DurableObjects []DurableObjectBinding // [[durable_objects.bindings]]
+	Migrations     []MigrationConfig      // [[migrations]]
 }
 
 // ServiceConfig is one entry of services (either TOML form).
@@ -37,6 +40,16 @@ type ServiceConfig struct {
 	// Address is this project's extension, not a wrangler key: the URL of a
 	// worker that runs in another process. See [WithDialer].
 	Address string
+}
+
+// MigrationConfig is one [[migrations]] entry: the Durable Object classes a
+// deployment creates. new_classes (Workers' key-value backend) and
+// new_sqlite_classes both make SQLite-backed classes here; renamed_classes,
+// deleted_classes and transferred_classes are refused by LoadConfig.
+type MigrationConfig struct {
+	Tag              string
+	NewClasses       []string
+	NewSQLiteClasses []string
 }
 
 // D1DatabaseConfig is one [[d1_databases]] entry.
@@ -71,6 +84,12 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	for _, d := range f.D1Databases {
 		cfg.D1Databases = append(cfg.D1Databases, D1DatabaseConfig(d))
+	}
+	for _, b := range f.DurableObjects {
+		cfg.DurableObjects = append(cfg.DurableObjects, DurableObjectBinding(b))
+	}
+	for _, m := range f.Migrations {
+		cfg.Migrations = append(cfg.Migrations, MigrationConfig(m))
 	}
 	return cfg, nil
 }
@@ -116,6 +135,9 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 		if s.Address != "" && r.opts.dialer == nil {
 			return fmt.Errorf("%w: %s: service %q has address %q, but the registry has no dialer: create it with workers.WithDialer(remote.Dialer(...))", ErrInvalidConfig, file, s.Service, s.Address)
 		}
+	}
+	if err := r.configDurable(cfg, file, code, &w); err != nil {
+		return err
 	}
 	var opened []io.Closer
 	fail := func(err error) error {

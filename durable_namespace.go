@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sync/atomic"
 )
@@ -270,4 +271,50 @@ func (e *Env) addNamespaces(w *Worker, claim func(binding, kind string) error) e
 		e.durable[b.Name] = newNamespace(e.reg, e.worker, b)
 	}
 	return nil
+}
+
+// configDurable adds a config's namespace bindings to w, puts the worker's
+// state beside the config, and checks the config's migrations against the
+// classes of the code.
+func (r *Registry) configDurable(cfg *Config, file string, code Worker, w *Worker) error {
+	w.DurableObjectBindings = append(append([]DurableObjectBinding(nil), code.DurableObjectBindings...), cfg.DurableObjects...)
+	w.stateDir = r.opts.stateDir
+	if w.stateDir == "" {
+		w.stateDir = filepath.Join(filepath.Dir(cfg.Path), ".wrangler", "state")
+	}
+	created := map[string]bool{}
+	for i, m := range cfg.Migrations {
+		for _, list := range []struct {
+			key     string
+			classes []string
+		}{{"new_classes", m.NewClasses}, {"new_sqlite_classes", m.NewSQLiteClasses}} {
+			for j, c := range list.classes {
+				if _, ok := code.DurableObjects[c]; !ok {
+					return fmt.Errorf("%w: %s: migrations[%d].%s[%d]: class %q is not in the code's Worker.DurableObjects%s",
+						ErrInvalidConfig, file, i, list.key, j, c, classList(code.DurableObjects))
+				}
+				created[c] = true
+			}
+		}
+	}
+	for i, b := range cfg.DurableObjects {
+		if b.ScriptName != "" && b.ScriptName != cfg.Name {
+			continue
+		}
+		if _, ok := code.DurableObjects[b.ClassName]; !ok {
+			return fmt.Errorf("%w: %s: durable_objects.bindings[%d].class_name: class %q is not in the code's Worker.DurableObjects%s; set script_name if another worker exports it",
+				ErrInvalidConfig, file, i, b.ClassName, classList(code.DurableObjects))
+		}
+		if !created[b.ClassName] {
+			r.logger().Warn(fmt.Sprintf("workers: config: %s: durable_objects.bindings[%d]: class %q is created by no [[migrations]] entry; wrangler deploy would refuse it (add new_sqlite_classes = [%q])", file, i, b.ClassName, b.ClassName), "worker", cfg.Name)
+		}
+	}
+	return nil
+}
+
+func classList(m map[string]Constructor) string {
+	if len(m) == 0 {
+		return " (it has none)"
+	}
+	return fmt.Sprintf(" (its classes: %v)", sortedKeys(m))
 }

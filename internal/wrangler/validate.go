@@ -18,6 +18,7 @@ var (
 		"$schema", // editors' JSON schema; wrangler accepts it silently
 		"name", "main", "compatibility_date", "compatibility_flags",
 		"vars", "services", "d1_databases",
+		"durable_objects", "migrations", // durable.go
 	}
 	serviceKeys = []string{"binding", "service", "entrypoint", "props", "address"}
 	d1Keys      = []string{"binding", "database_name", "database_id", "migrations_dir", "migrations_table"}
@@ -66,6 +67,15 @@ func (d *decoder) build(root any) (*File, error) {
 		return nil, err
 	}
 	if f.D1Databases, err = d.d1Databases(obj); err != nil {
+		return nil, err
+	}
+	if f.DurableObjects, err = d.durableObjects(obj); err != nil {
+		return nil, err
+	}
+	if f.Migrations, err = d.migrations(obj); err != nil {
+		return nil, err
+	}
+	if err := d.checkDurable(f); err != nil {
 		return nil, err
 	}
 	if err := d.uniqueBindings(f); err != nil {
@@ -192,6 +202,11 @@ func (d *decoder) uniqueBindings(f *File) error {
 	}
 	for i, db := range f.D1Databases {
 		if err := check(db.Binding, top.key("d1_databases").item(i).key("binding")); err != nil {
+			return err
+		}
+	}
+	for i, b := range f.DurableObjects {
+		if err := check(b.Name, top.key("durable_objects").key("bindings").item(i).key("name")); err != nil {
 			return err
 		}
 	}

@@ -30,6 +30,9 @@ type File struct {
 	Services    []Service
 	D1Databases []D1Database
 
+	DurableObjects []DurableObjectBinding // durable_objects.bindings
+	Migrations     []Migration
+
 	// Warnings lists what was ignored, mostly keys this package does not
 	// know, each naming the file and the key path.
 	Warnings []string
