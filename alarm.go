@@ -167,7 +167,7 @@ func (c *doClass) fire(id DurableObjectID, t *alarmTimer) {
 			c.release(a)
 			return
 		}
-		if !c.isDead(a) {
+		if !a.dead.Load() {
 			break
 		}
 		<-a.turn
@@ -210,7 +210,7 @@ func (c *doClass) runAlarm(ctx context.Context, a *actor, t *alarmTimer) {
 		c.schedule(a.id, at, retry)
 		return
 	}
-	_, err = a.invoke(ctx, 1, nil, c.alarm, make([]reflect.Value, 2))
+	_, err = a.invoke(ctx, 1, nil, c.alarm, callArgs{vals: make([]reflect.Value, 2)})
 	if _, again, _ := st.Alarm(ctx); again {
 		if err != nil {
 			log.Error("workers: durable object Alarm failed; it set another alarm, which replaces the retry", "object", c.display, "id", a.id.String(), "error", err)

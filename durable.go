@@ -14,9 +14,11 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/seed-29c11ff2/workers/internal/cell"
 	"github.com/seed-29c11ff2/workers/internal/clone"
 	"github.com/seed-29c11ff2/workers/internal/dostore"
 	"github.com/seed-29c11ff2/workers/internal/method"
+	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
 // DurableObject is the base every Durable Object class embeds, as a Workers
@@ -122,7 +124,8 @@ type doClass struct {
 	ctor    Constructor
 	base    uintptr // where DurableObject lies in a T
 	table   *method.Table
-	alarm   *method.Method // nil when the class has no Alarm
+	methods map[string]*doMethod // the callable ones of table
+	alarm   *doMethod            // nil when the class has no Alarm
 	env     *Env
 	dir     string // the class's directory: one <id>.sqlite per object
 	display string
@@ -132,6 +135,7 @@ type doClass struct {
 	timers   map[[idBytes]byte]*alarmTimer
 	index    *dostore.Index
 	sweeping bool
+	tick     int64 // counts the sweeper's ticks: the idle clock of the actors
 	closed   bool
 	stop     chan struct{}
 	swept    sync.WaitGroup
@@ -166,9 +170,67 @@ func newClass(wk *worker, class string, c Constructor) (*doClass, error) {
 			return nil, fmt.Errorf("durable object class %q: %w: type %s: method Alarm%s must be Alarm(ctx context.Context) error",
 				class, ErrInvalidWorker, c.typ, m.Type.String()[len("func(*")+len(c.typ.String())+1:])
 		}
-		cls.alarm = &method.Method{Name: "Alarm", Func: m.Func, Type: m.Type, Ctx: true, Error: true}
+		cls.alarm = &doMethod{Method: &method.Method{Name: "Alarm", Func: m.Func, Type: m.Type, Ctx: true, Error: true}}
+	}
+	cls.methods = make(map[string]*doMethod, len(cls.table.Methods))
+	for name, m := range cls.table.Methods {
+		if m.Problem == "" {
+			d := newDoMethod(m)
+			d.attachShim(c)
+			cls.methods[name] = d
+		}
 	}
 	return cls, nil
+}
+
+// doMethod is an RPC method of a class, with what its values need.
+type doMethod struct {
+	*method.Method
+	plain    []bool // per parameter (the variadic one: per element): its values need no copy
+	plainOut bool   // the result needs no copy
+	allPlain bool   // no parameter needs a copy, and none is variadic
+	fast     shim.Func
+	bits     cell.Type // fast returns the result as bits of this type
+}
+
+func newDoMethod(m *method.Method) *doMethod {
+	plain := func(t reflect.Type) bool {
+		needs, ok := copier.NeedsCopy(t)
+		return ok && !needs && t.Kind() != reflect.Interface
+	}
+	d := &doMethod{Method: m, plain: make([]bool, len(m.Params))}
+	for i, pt := range m.Params {
+		if m.Variadic && i == len(m.Params)-1 {
+			pt = pt.Elem()
+		}
+		d.plain[i] = plain(pt)
+	}
+	d.plainOut = m.Result != nil && plain(m.Result)
+	d.allPlain = !m.Variadic
+	for _, p := range d.plain {
+		d.allPlain = d.allPlain && p
+	}
+	return d
+}
+
+// attachShim gives m a shim of the constructor's type, when its shape has
+// one, as a worker's methods get: a call then costs no reflection.
+func (d *doMethod) attachShim(c Constructor) {
+	if c.shim == nil || len(d.Params) > 2 {
+		return
+	}
+	f, bits := c.shim(d.Func.Interface())
+	if f == nil {
+		return
+	}
+	if bits {
+		t, ok := cell.TypeOf(d.Result)
+		if !ok {
+			return
+		}
+		d.bits = t
+	}
+	d.fast = f
 }
 
 // checkDurable reports why c cannot make a Durable Object, naming the type.
@@ -329,13 +391,13 @@ type actor struct {
 	turn    chan struct{} // holds a token while a call runs
 	state   DurableObjectState
 	storage Storage
-	inst    reflect.Value // the *T; invalid until made
-	broken  atomic.Bool   // BlockConcurrencyWhile failed: reset the object after this call
+	ptr     unsafe.Pointer // the *T; nil until made
+	broken  atomic.Bool    // BlockConcurrencyWhile failed: reset the object after this call
 
 	// Guarded by cls.mu.
-	users int       // calls running or waiting, WaitUntil tasks
-	last  time.Time // when users last fell to 0
-	dead  bool      // evicted or reset: no longer in cls.actors
+	users int         // calls running or waiting, WaitUntil tasks
+	last  int64       // the sweeper's tick when users last fell to 0
+	dead  atomic.Bool // evicted or reset: no longer in cls.actors (stored under cls.mu)
 }
 
 // hold finds or makes the actor of id and counts a user of it.
@@ -365,7 +427,7 @@ func (c *doClass) hold(id DurableObjectID) (*actor, error) {
 func (c *doClass) holdLive(a *actor) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if a.dead || c.closed {
+	if a.dead.Load() || c.closed {
 		return false
 	}
 	a.users++
@@ -376,9 +438,9 @@ func (c *doClass) holdLive(a *actor) bool {
 func (c *doClass) release(a *actor) {
 	c.mu.Lock()
 	a.users--
-	closeNow := a.users == 0 && a.dead
+	closeNow := a.users == 0 && a.dead.Load()
 	if a.users == 0 {
-		a.last = time.Now()
+		a.last = c.tick
 	}
 	c.mu.Unlock()
 	if closeNow {
@@ -389,8 +451,8 @@ func (c *doClass) release(a *actor) {
 // reset drops a from the live objects: its next call makes a new one.
 func (c *doClass) reset(a *actor) {
 	c.mu.Lock()
-	if !a.dead {
-		a.dead = true
+	if !a.dead.Load() {
+		a.dead.Store(true)
 		if c.actors[a.id.raw] == a {
 			delete(c.actors, a.id.raw)
 		}
@@ -409,7 +471,9 @@ func (c *doClass) closeStorage(a *actor) {
 func (c *doClass) sweep() {
 	defer c.swept.Done()
 	idle := c.idleTimeout()
-	tick := time.NewTicker(max(idle/4, time.Millisecond))
+	every := max(idle/4, time.Millisecond)
+	ticks := int64((idle + every - 1) / every) // idle, in ticks
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -419,10 +483,10 @@ func (c *doClass) sweep() {
 		}
 		var evicted []*actor
 		c.mu.Lock()
-		now := time.Now()
+		c.tick++
 		for k, a := range c.actors {
-			if a.users == 0 && now.Sub(a.last) >= idle {
-				a.dead = true
+			if a.users == 0 && c.tick-a.last > ticks {
+				a.dead.Store(true)
 				delete(c.actors, k)
 				evicted = append(evicted, a)
 			}
@@ -494,7 +558,12 @@ func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, arg
 	if err != nil {
 		return nil, err
 	}
-	in, err := c.arguments(m, args)
+	var in callArgs
+	if m.fast != nil {
+		in.fast, err = c.fastArguments(m, args)
+	} else {
+		in.vals, err = c.arguments(m, args)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -515,12 +584,13 @@ func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, arg
 		return nil, newError(ErrClosed, "%s method %q: the registry is closed", c.display, name)
 	}
 	defer r.track.done(s)
+	in.boxes = &s.boxes
 	return c.run(ctx, depth, id, m, in)
 }
 
 // run waits for the object's turn (unless ctx is a call on it already) and
 // calls m.
-func (c *doClass) run(ctx context.Context, depth int, id DurableObjectID, m *method.Method, in []reflect.Value) (any, error) {
+func (c *doClass) run(ctx context.Context, depth int, id DurableObjectID, m *doMethod, in callArgs) (any, error) {
 	parent := turnOf(ctx)
 	for {
 		a, err := c.hold(id)
@@ -536,7 +606,7 @@ func (c *doClass) run(ctx context.Context, depth int, id DurableObjectID, m *met
 			c.release(a)
 			return nil, err
 		}
-		if c.isDead(a) { // reset while we waited
+		if a.dead.Load() { // reset while we waited
 			<-a.turn
 			c.release(a)
 			continue
@@ -546,12 +616,6 @@ func (c *doClass) run(ctx context.Context, depth int, id DurableObjectID, m *met
 		c.release(a)
 		return out, err
 	}
-}
-
-func (c *doClass) isDead(a *actor) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return a.dead
 }
 
 // wait takes the object's turn, or gives up when ctx ends or the registry
@@ -581,36 +645,66 @@ func (a *actor) leave() {
 	<-a.turn
 }
 
+// callArgs are the prepared arguments of a call: for a shim, or for
+// reflect.Value.Call, with where to box an 8-byte result.
+type callArgs struct {
+	fast  shim.Args
+	vals  []reflect.Value
+	boxes *cell.Boxes
+}
+
 // invoke calls m on the object, making its instance first if need be. The
 // caller holds the turn.
-func (a *actor) invoke(ctx context.Context, depth int, parent *turn, m *method.Method, in []reflect.Value) (out any, err error) {
-	cc := &callCtx{Ctx: Ctx{parent: ctx, depth: int16(depth)}}
-	cc.t.a, cc.t.parent = a, parent
-	defer cc.t.done.Store(true)
+func (a *actor) invoke(ctx context.Context, depth int, parent *turn, m *doMethod, in callArgs) (out any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = &PanicError{Value: v, Stack: debug.Stack(), where: a.cls.display + " " + what(m.Name)}
 		}
 	}()
-	if !a.inst.IsValid() {
+	if a.ptr == nil {
 		if err := a.build(); err != nil {
 			return nil, err
 		}
 	}
-	in[0] = a.inst
+	mctx := ctx
 	if m.Ctx {
-		in[1] = reflect.ValueOf(cc)
+		// Only a method with a context can pass the call's depth and turn on.
+		cc := &callCtx{Ctx: Ctx{parent: ctx, depth: int16(depth)}}
+		cc.t.a, cc.t.parent = a, parent
+		defer cc.t.done.Store(true)
+		mctx = cc
 	}
-	res := m.Func.Call(in)
-	if m.Error {
-		if e := res[len(res)-1]; !e.IsNil() {
-			return nil, e.Interface().(error)
+	var res any
+	if m.fast != nil {
+		var bits uint64
+		res, bits, err = m.fast(a.ptr, mctx, in.fast)
+		if err != nil || m.Result == nil {
+			return nil, err
 		}
+		if m.bits.Valid() {
+			return in.boxes.Box(m.bits, bits), nil
+		}
+	} else {
+		vals := in.vals
+		vals[0] = reflect.NewAt(a.cls.ctor.typ, a.ptr)
+		if m.Ctx {
+			vals[1] = reflect.ValueOf(mctx)
+		}
+		rv := m.Func.Call(vals)
+		if m.Error {
+			if e := rv[len(rv)-1]; !e.IsNil() {
+				return nil, e.Interface().(error)
+			}
+		}
+		if m.Result == nil {
+			return nil, nil
+		}
+		res = rv[0].Interface()
 	}
-	if m.Result == nil {
-		return nil, nil
+	if m.plainOut {
+		return res, nil
 	}
-	v, err := copier.Copy(res[0].Interface())
+	v, err := copier.Copy(res)
 	if err != nil {
 		return nil, newError(ErrInvalidArgument, "%s method %q: result: %v", a.cls.display, m.Name, err)
 	}
@@ -630,13 +724,16 @@ func (a *actor) build() error {
 	}
 	base := (*DurableObject)(unsafe.Add(p, c.base))
 	base.Env, base.State = c.env, &a.state
-	a.inst = reflect.NewAt(c.ctor.typ, p)
+	a.ptr = p
 	return nil
 }
 
 // method finds an RPC method of the class, or says precisely why there is
 // none.
-func (c *doClass) method(name string) (*method.Method, error) {
+func (c *doClass) method(name string) (*doMethod, error) {
+	if m := c.methods[name]; m != nil {
+		return m, nil
+	}
 	m := c.table.Methods[name]
 	if m == nil {
 		switch name {
@@ -651,15 +748,38 @@ func (c *doClass) method(name string) (*method.Method, error) {
 		}
 		return nil, newError(ErrMethodNotFound, "%s", msg)
 	}
-	if m.Problem != "" {
-		return nil, newError(ErrMethodNotFound, "%s: method %s cannot be called over RPC: %s", c.display, m.Signature(), m.Problem)
+	return nil, newError(ErrMethodNotFound, "%s: method %s cannot be called over RPC: %s", c.display, m.Signature(), m.Problem)
+}
+
+// fastArguments prepares args for m's shim.
+func (c *doClass) fastArguments(m *doMethod, args []any) (shim.Args, error) {
+	if m.allPlain && len(args) == len(m.Params) {
+		exact := true
+		for i, a := range args {
+			if a == nil || reflect.TypeOf(a) != m.Params[i] {
+				exact = false
+				break
+			}
+		}
+		if exact {
+			return shim.Two(args), nil // the common call: nothing to convert or copy
+		}
 	}
-	return m, nil
+	vals, err := c.arguments(m, args)
+	if err != nil {
+		return shim.Args{}, err
+	}
+	lead := len(vals) - len(args)
+	in := shim.MakeArgs(len(args))
+	for i := range args {
+		in.Set(i, vals[lead+i].Interface())
+	}
+	return in, nil
 }
 
 // arguments converts and copies args for m, leaving in[0] for the receiver
 // and, when m takes one, in[1] for the context.
-func (c *doClass) arguments(m *method.Method, args []any) ([]reflect.Value, error) {
+func (c *doClass) arguments(m *doMethod, args []any) ([]reflect.Value, error) {
 	fixed := len(m.Params)
 	if m.Variadic {
 		fixed--
@@ -677,9 +797,14 @@ func (c *doClass) arguments(m *method.Method, args []any) ([]reflect.Value, erro
 	}
 	in := make([]reflect.Value, lead+len(args))
 	for i, a := range args {
-		pt := m.Params[min(i, len(m.Params)-1)]
+		p := min(i, len(m.Params)-1)
+		pt := m.Params[p]
 		if m.Variadic && i >= fixed {
 			pt = pt.Elem()
+		}
+		if m.plain[p] && a != nil && reflect.TypeOf(a) == pt {
+			in[lead+i] = reflect.ValueOf(a) // nothing to convert or copy
+			continue
 		}
 		v, err := clone.Convert(a, pt)
 		if err == nil {
