@@ -689,3 +689,37 @@ func TestDurableObjectWaitUntilAndClose(t *testing.T) {
 func doRegistryAt(t testing.TB, dir string, opts ...workers.Option) *workers.Registry {
 	return newRegistry(t, append([]workers.Option{workers.WithStateDir(dir)}, opts...)...)
 }
+
+// Close refuses new calls at once and returns only when the calls in
+// flight, and those waiting for their object, are done.
+func TestDurableObjectCloseWaitsForCalls(t *testing.T) {
+	reg := workers.NewRegistry(workers.WithStateDir(t.TempDir()))
+	register(t, reg, "slow", workers.Worker{DurableObjects: map[string]workers.Constructor{"Slow": workers.New[Slow]()}})
+	ns := reg.BindDurableObject(workers.DurableObjectBinding{ScriptName: "slow", ClassName: "Slow"})
+	key := fmt.Sprint(t.Name(), time.Now().UnixNano())
+	ctx := context.Background()
+	first := make(chan error, 1)
+	go func() { first <- errOnly(ns.GetByName("x").Call(ctx, "Meet", key)) }()
+	queued := make(chan error, 1)
+	require.Eventually(t, func() bool { // Meet holds "x"
+		c, cancel := context.WithTimeout(ctx, time.Millisecond)
+		defer cancel()
+		return errors.Is(errOnly(ns.GetByName("x").Call(c, "Stored")), context.DeadlineExceeded)
+	}, 5*time.Second, time.Millisecond)
+	go func() { queued <- errOnly(ns.GetByName("x").Call(ctx, "Add")) }()
+
+	closed := make(chan error, 1)
+	go func() { closed <- reg.Close(ctx) }()
+	require.Eventually(t, func() bool {
+		return errors.Is(errOnly(ns.GetByName("y").Call(ctx, "Stored")), workers.ErrClosed)
+	}, 5*time.Second, time.Millisecond)
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned %v with a call in flight", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	<-meet(key) // the second arrival lets Meet return
+	require.NoError(t, <-first)
+	require.NoError(t, <-queued, "a call waiting for its object when Close began still runs")
+	require.NoError(t, <-closed)
+}
