@@ -40,6 +40,15 @@ import (
 // DurableObject itself is callable over RPC, nor are Fetch and Alarm: the
 // runtime calls Alarm(ctx context.Context) error, when the class has it, at
 // the time set with [Storage.SetAlarm].
+//
+// A call chain that comes back to an object it is already in (A calls a
+// worker that calls A) runs at once on the same instance, as a nested call
+// runs in JavaScript while the outer one awaits, instead of waiting for
+// itself. The object recognizes its own call by the context: a method that
+// calls out should take a context.Context and pass it on (as it must for
+// the depth limit to count), and should not hand it to goroutines that
+// outlive the call. A call made with an unrelated context (Background, say)
+// from inside the object's own call waits for that call: a deadlock.
 type DurableObject struct {
 	Env   *Env                // the hosting worker's bindings
 	State *DurableObjectState // Workers' this.ctx: the ID, storage, WaitUntil, BlockConcurrencyWhile
