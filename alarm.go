@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"time"
-	"unsafe"
 
 	"github.com/seed-29c11ff2/workers/internal/dostore"
+	"github.com/seed-29c11ff2/workers/internal/link"
 )
 
 // Alarms. An object's alarm time is kept in its own file, the authority; a
@@ -148,12 +148,10 @@ func (c *doClass) fire(id DurableObjectID, t *alarmTimer) {
 	delete(c.timers, id.raw)
 	c.mu.Unlock()
 	r := c.reg
-	var onStack byte
-	s := &r.track.shards[r.track.shardFor(unsafe.Pointer(&onStack))]
-	if !r.track.begin(s) {
+	if !r.track.begin() {
 		return // closing: the alarm stays stored, and runs after a restart
 	}
-	defer r.track.done(s)
+	defer r.track.done()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer context.AfterFunc(r.drain, cancel)()
@@ -210,7 +208,7 @@ func (c *doClass) runAlarm(ctx context.Context, a *actor, t *alarmTimer) {
 		c.schedule(a.id, at, retry)
 		return
 	}
-	_, err = a.invoke(ctx, 1, nil, c.alarm, callArgs{vals: make([]reflect.Value, 2)})
+	err = c.invokeAlarm(ctx, a)
 	if _, again, _ := st.Alarm(ctx); again {
 		if err != nil {
 			log.Error("workers: durable object Alarm failed; it set another alarm, which replaces the retry", "object", c.display, "id", a.id.String(), "error", err)
@@ -236,6 +234,27 @@ func (c *doClass) runAlarm(ctx context.Context, a *actor, t *alarmTimer) {
 		log.Error("workers: durable object alarm retry not stored", "object", c.display, "id", a.id.String(), "error", err)
 	}
 	c.schedule(a.id, next, retry+1)
+}
+
+// invokeAlarm calls the object's Alarm as a call from outside any
+// invocation. The caller holds the object's turn.
+func (c *doClass) invokeAlarm(ctx context.Context, a *actor) (err error) {
+	var inv link.Invocation
+	if err := c.reg.open(ctx, nil, c.ep, "Alarm", &inv); err != nil {
+		return err
+	}
+	cc := &callCtx{c: Ctx{inv: inv}}
+	cc.tc = turnCtx{Context: inv.Parent, t: turn{a: a}}
+	cc.c.inv.Parent = &cc.tc
+	defer c.ep.finishTarget(&cc.c, &inv, "Alarm", &err)
+	defer cc.tc.t.done.Store(true)
+	if a.inst == nil {
+		if err := a.build(); err != nil {
+			return err
+		}
+	}
+	_, err = c.ep.callReflect(ctx, &cc.c, c.alarm, a.inst, make([]reflect.Value, 2))
+	return err
 }
 
 func fileExists(path string) bool {

@@ -84,7 +84,7 @@ func TestAlarmRuns(t *testing.T) {
 	ns := clocks(t, t.TempDir())
 	s := ns.GetByName("a")
 	ctx := context.Background()
-	require.NoError(t, errOnly(s.Call(ctx, "Set", 20*time.Millisecond, 0, 0)))
+	require.NoError(t, errOnly(s.Call(ctx, "Set", 200*time.Millisecond, 0, 0)))
 	pending, err := workers.Call[bool](ctx, s, "Pending")
 	require.NoError(t, err)
 	assert.True(t, pending)

@@ -9,14 +9,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
-	"github.com/seed-29c11ff2/workers/internal/cell"
-	"github.com/seed-29c11ff2/workers/internal/clone"
 	"github.com/seed-29c11ff2/workers/internal/dostore"
+	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/method"
 	"github.com/seed-29c11ff2/workers/internal/shim"
 )
@@ -130,11 +129,8 @@ type doClass struct {
 	worker  string
 	name    string
 	key     [sha256.Size]byte
-	ctor    Constructor
-	base    uintptr // where DurableObject lies in a T
-	table   *method.Table
-	methods map[string]*doMethod // the callable ones of table
-	alarm   *doMethod            // nil when the class has no Alarm
+	ep      *entrypoint // the class's method table and name in messages, as for an RpcTarget
+	alarm   *method.Method
 	env     *Env
 	dir     string // the class's directory: one <id>.sqlite per object
 	display string
@@ -161,15 +157,19 @@ func newClass(wk *worker, class string, c Constructor) (*doClass, error) {
 	ptr := reflect.PointerTo(c.typ)
 	exclude := maps.Clone(excludedFor(c.typ))
 	exclude["Alarm"] = true
+	display := fmt.Sprintf("durable object %q of service %q", class, wk.name)
+	ep := &entrypoint{worker: wk, track: wk.reg.track, name: class, ctor: c, table: method.Build(ptr, exclude), display: display}
+	markPlain(ep.table)
+	if err := attachDispatch(ep); err != nil {
+		return nil, fmt.Errorf("durable object class %q: %w", class, err)
+	}
 	cls := &doClass{
 		reg:     wk.reg,
 		worker:  wk.name,
 		name:    class,
 		key:     namespaceKey(wk.name, class),
-		ctor:    c,
-		base:    durableOffset(c.typ),
-		table:   method.Build(ptr, exclude),
-		display: fmt.Sprintf("durable object %q of service %q", class, wk.name),
+		ep:      ep,
+		display: display,
 		actors:  map[[idBytes]byte]*actor{},
 		timers:  map[[idBytes]byte]*alarmTimer{},
 		stop:    make(chan struct{}),
@@ -177,69 +177,11 @@ func newClass(wk *worker, class string, c Constructor) (*doClass, error) {
 	if m, ok := ptr.MethodByName("Alarm"); ok {
 		if m.Type.NumIn() != 2 || m.Type.In(1) != alarmType.In(0) || m.Type.NumOut() != 1 || m.Type.Out(0) != alarmType.Out(0) {
 			return nil, fmt.Errorf("durable object class %q: %w: type %s: method Alarm%s must be Alarm(ctx context.Context) error",
-				class, ErrInvalidWorker, c.typ, m.Type.String()[len("func(*")+len(c.typ.String())+1:])
+				class, ErrInvalidWorker, c.typ, strings.TrimPrefix(m.Type.String(), "func("+ptr.String()))
 		}
-		cls.alarm = &doMethod{Method: &method.Method{Name: "Alarm", Func: m.Func, Type: m.Type, Ctx: true, Error: true}}
-	}
-	cls.methods = make(map[string]*doMethod, len(cls.table.Methods))
-	for name, m := range cls.table.Methods {
-		if m.Problem == "" {
-			d := newDoMethod(m)
-			d.attachShim(c)
-			cls.methods[name] = d
-		}
+		cls.alarm = &method.Method{Name: "Alarm", Func: m.Func, Type: m.Type, Ctx: true, Error: true}
 	}
 	return cls, nil
-}
-
-// doMethod is an RPC method of a class, with what its values need.
-type doMethod struct {
-	*method.Method
-	plain    []bool // per parameter (the variadic one: per element): its values need no copy
-	plainOut bool   // the result needs no copy
-	allPlain bool   // no parameter needs a copy, and none is variadic
-	fast     shim.Func
-	bits     cell.Type // fast returns the result as bits of this type
-}
-
-func newDoMethod(m *method.Method) *doMethod {
-	plain := func(t reflect.Type) bool {
-		needs, ok := copier.NeedsCopy(t)
-		return ok && !needs && t.Kind() != reflect.Interface
-	}
-	d := &doMethod{Method: m, plain: make([]bool, len(m.Params))}
-	for i, pt := range m.Params {
-		if m.Variadic && i == len(m.Params)-1 {
-			pt = pt.Elem()
-		}
-		d.plain[i] = plain(pt)
-	}
-	d.plainOut = m.Result != nil && plain(m.Result)
-	d.allPlain = !m.Variadic
-	for _, p := range d.plain {
-		d.allPlain = d.allPlain && p
-	}
-	return d
-}
-
-// attachShim gives m a shim of the constructor's type, when its shape has
-// one, as a worker's methods get: a call then costs no reflection.
-func (d *doMethod) attachShim(c Constructor) {
-	if c.shim == nil || len(d.Params) > 2 {
-		return
-	}
-	f, bits := c.shim(d.Func.Interface())
-	if f == nil {
-		return
-	}
-	if bits {
-		t, ok := cell.TypeOf(d.Result)
-		if !ok {
-			return
-		}
-		d.bits = t
-	}
-	d.fast = f
 }
 
 // checkDurable reports why c cannot make a Durable Object, naming the type.
@@ -263,11 +205,6 @@ func checkDurable(c Constructor) error {
 		return fmt.Errorf("%w: type %s embeds both workers.DurableObject and workers.Entrypoint; a Durable Object class embeds only workers.DurableObject", ErrInvalidWorker, c.typ)
 	}
 	return nil
-}
-
-func durableOffset(t reflect.Type) uintptr {
-	off, _, _ := findEmbedded(t, durableObjectType)
-	return off
 }
 
 // findEmbedded looks for an embedded target breadth first, as Go's
@@ -400,8 +337,8 @@ type actor struct {
 	turn    chan struct{} // holds a token while a call runs
 	state   DurableObjectState
 	storage Storage
-	ptr     unsafe.Pointer // the *T; nil until made
-	broken  atomic.Bool    // BlockConcurrencyWhile failed: reset the object after this call
+	inst    any         // the *T; nil until made
+	broken  atomic.Bool // BlockConcurrencyWhile failed: reset the object after this call
 
 	// Guarded by cls.mu.
 	users int         // calls running or waiting, WaitUntil tasks
@@ -544,87 +481,141 @@ func turnOf(ctx context.Context) *turn {
 	return t
 }
 
-// callCtx is the context of one call on a Durable Object: the call's depth
-// (a Ctx that only carries one) and its turn.
-type callCtx struct {
-	Ctx
+// turnCtx carries a call's turn in its context.
+type turnCtx struct {
+	context.Context
 	t turn
 }
 
-func (c *callCtx) Value(key any) any {
+func (c *turnCtx) Value(key any) any {
 	if _, ok := key.(turnKey); ok {
 		return &c.t
 	}
-	return c.Ctx.Value(key)
+	return c.Context.Value(key)
 }
 
-// call runs method on the object id with every rule of a binding call.
-func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, args []any) (any, error) {
-	if ctx == nil {
-		ctx = context.Background()
+// callCtx is the Ctx of one call on a Durable Object, with its turn: one
+// allocation for both.
+type callCtx struct {
+	c  Ctx // first, as a Ctx must be
+	tc turnCtx
+}
+
+// method finds an RPC method of the class, or says precisely why there is
+// none.
+func (c *doClass) method(name string) (*method.Method, error) {
+	if m := c.ep.table.Methods[name]; m != nil && m.Problem == "" {
+		return m, nil
 	}
+	switch name {
+	case "Fetch":
+		return nil, newError(ErrReservedMethod, "%s: 'Fetch' is a reserved method and cannot be called over RPC", c.display)
+	case "Alarm":
+		return nil, newError(ErrReservedMethod, "%s: 'Alarm' is a reserved method and cannot be called over RPC; the runtime calls it when the alarm set with Storage.SetAlarm is due", c.display)
+	}
+	return c.ep.method(name)
+}
+
+// call runs method on the object id with every rule of a binding call, as
+// a call on an RpcTarget does, except that it waits for the object's turn.
+func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, args []any, result reflect.Type) (out any, err error) {
+	ep := c.ep
 	m, err := c.method(name)
 	if err != nil {
 		return nil, err
 	}
-	var in callArgs
-	if m.fast != nil {
-		in.fast, err = c.fastArguments(m, args)
-	} else {
-		in.vals, err = c.arguments(m, args)
+	if err := checkResult(ep, m, result); err != nil {
+		return nil, err
+	}
+	var in shim.Args
+	var rin []reflect.Value
+	var sc *link.Scope
+	switch {
+	case m.Fast == nil:
+		rin, sc, err = ep.reflectArguments(m, args)
+	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
+		in = shim.Two(args) // the common call: nothing to convert or copy
+	default:
+		in, sc, err = ep.arguments(m, args)
 	}
 	if err != nil {
 		return nil, err
 	}
-	depth := 1
-	if !isRoot(ctx) {
-		if err := ctx.Err(); err != nil {
-			return nil, &callError{kind: err, msg: fmt.Sprintf("workers: %s method %q: %v", c.display, name, err)}
+	if sc != nil {
+		defer sc.End() // after the method returns, not before
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var inv link.Invocation
+	if err := c.reg.open(ctx, nil, ep, name, &inv); err != nil {
+		return nil, err
+	}
+	var cc *callCtx // what a method with a context parameter and its nested calls see
+	if m.Ctx || m.Fast == nil {
+		cc = &callCtx{c: Ctx{inv: inv}}
+	}
+	var cx *Ctx
+	if cc != nil {
+		cx = &cc.c
+	}
+	defer ep.finishTarget(cx, &inv, name, &err)
+	parent := turnOf(ctx)
+	a, own, err := c.enter(ctx, id, parent, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.exit(a, own)
+	if cc != nil {
+		// Only a method with a context can pass the call's turn on.
+		cc.tc = turnCtx{Context: cc.c.inv.Parent, t: turn{a: a, parent: parent}}
+		cc.c.inv.Parent = &cc.tc
+		defer cc.tc.t.done.Store(true)
+	}
+	if a.inst == nil {
+		if err := a.build(); err != nil {
+			return nil, err
 		}
-		depth += depthOf(ctx)
 	}
-	if depth > c.reg.opts.maxDepth {
-		return nil, newError(ErrDepthExceeded, "%s method %q: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", c.display, name, c.reg.opts.maxDepth)
+	if m.Fast == nil {
+		return ep.callReflect(ctx, cx, m, a.inst, rin)
 	}
-	r := c.reg
-	var onStack byte
-	s := &r.track.shards[r.track.shardFor(unsafe.Pointer(&onStack))]
-	if !r.track.begin(s) {
-		return nil, newError(ErrClosed, "%s method %q: the registry is closed", c.display, name)
+	res, err := m.Fast(a.inst, cx, in)
+	if err != nil || m.Result == nil {
+		return nil, err
 	}
-	defer r.track.done(s)
-	in.boxes = &s.boxes
-	return c.run(ctx, depth, id, m, in)
+	return ep.result(ctx, m, res)
 }
 
-// run waits for the object's turn (unless ctx is a call on it already) and
-// calls m.
-func (c *doClass) run(ctx context.Context, depth int, id DurableObjectID, m *doMethod, in callArgs) (any, error) {
-	parent := turnOf(ctx)
+// enter finds the object of id and takes its turn; own is false when ctx
+// is a call on it in progress already (parent holds it), which runs
+// without waiting.
+func (c *doClass) enter(ctx context.Context, id DurableObjectID, parent *turn, what string) (a *actor, own bool, err error) {
 	for {
-		a, err := c.hold(id)
-		if err != nil {
-			return nil, err
+		if a, err = c.hold(id); err != nil {
+			return nil, false, err
 		}
 		if parent.holds(a) {
-			out, err := a.invoke(ctx, depth, parent, m, in)
-			c.release(a)
-			return out, err
+			return a, false, nil
 		}
-		if err := a.wait(ctx, m.Name); err != nil {
+		if err := a.wait(ctx, what); err != nil {
 			c.release(a)
-			return nil, err
+			return nil, false, err
 		}
-		if a.dead.Load() { // reset while we waited
-			<-a.turn
-			c.release(a)
-			continue
+		if !a.dead.Load() {
+			return a, true, nil
 		}
-		out, err := a.invoke(ctx, depth, parent, m, in)
-		a.leave()
+		<-a.turn // reset while we waited: try the new one
 		c.release(a)
-		return out, err
 	}
+}
+
+// exit ends what enter began.
+func (c *doClass) exit(a *actor, own bool) {
+	if own {
+		a.leave()
+	}
+	c.release(a)
 }
 
 // wait takes the object's turn, or gives up when ctx ends or the registry
@@ -654,181 +645,23 @@ func (a *actor) leave() {
 	<-a.turn
 }
 
-// callArgs are the prepared arguments of a call: for a shim, or for
-// reflect.Value.Call, with where to box an 8-byte result.
-type callArgs struct {
-	fast  shim.Args
-	vals  []reflect.Value
-	boxes *cell.Boxes
-}
-
-// invoke calls m on the object, making its instance first if need be. The
-// caller holds the turn.
-func (a *actor) invoke(ctx context.Context, depth int, parent *turn, m *doMethod, in callArgs) (out any, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = &PanicError{Value: v, Stack: debug.Stack(), where: a.cls.display + " " + what(m.Name)}
-		}
-	}()
-	if a.ptr == nil {
-		if err := a.build(); err != nil {
-			return nil, err
-		}
-	}
-	mctx := ctx
-	if m.Ctx {
-		// Only a method with a context can pass the call's depth and turn on.
-		cc := &callCtx{Ctx: Ctx{parent: ctx, depth: int16(depth)}}
-		cc.t.a, cc.t.parent = a, parent
-		defer cc.t.done.Store(true)
-		mctx = cc
-	}
-	var res any
-	if m.fast != nil {
-		var bits uint64
-		res, bits, err = m.fast(a.ptr, mctx, in.fast)
-		if err != nil || m.Result == nil {
-			return nil, err
-		}
-		if m.bits.Valid() {
-			return in.boxes.Box(m.bits, bits), nil
-		}
-	} else {
-		vals := in.vals
-		vals[0] = reflect.NewAt(a.cls.ctor.typ, a.ptr)
-		if m.Ctx {
-			vals[1] = reflect.ValueOf(mctx)
-		}
-		rv := m.Func.Call(vals)
-		if m.Error {
-			if e := rv[len(rv)-1]; !e.IsNil() {
-				return nil, e.Interface().(error)
-			}
-		}
-		if m.Result == nil {
-			return nil, nil
-		}
-		res = rv[0].Interface()
-	}
-	if m.plainOut {
-		return res, nil
-	}
-	v, err := copier.Copy(res)
-	if err != nil {
-		return nil, newError(ErrInvalidArgument, "%s method %q: result: %v", a.cls.display, m.Name, err)
-	}
-	return v, nil
-}
-
-// build makes the object's instance, with Env and State filled.
+// build makes the object's instance, with Env and State filled. It may run
+// user code (a NewFunc constructor): call it where panics are recovered.
 func (a *actor) build() error {
 	c := a.cls
-	var p unsafe.Pointer
-	if c.ctor.fn != nil {
-		if p = c.ctor.fn(); p == nil {
-			return fmt.Errorf("workers: %s: the constructor of %s returned nil", c.display, c.ctor.typ)
+	ctor := c.ep.ctor
+	var p any
+	if ctor.fn != nil {
+		if p = ctor.fn(); p == nil {
+			return fmt.Errorf("workers: %s: the constructor of %s returned nil", c.display, ctor.typ)
 		}
 	} else {
-		p = reflect.New(c.ctor.typ).UnsafePointer()
+		p = reflect.New(ctor.typ).Interface()
 	}
-	base := (*DurableObject)(unsafe.Add(p, c.base))
+	base := p.(embedsDurableObject).durableObject()
 	base.Env, base.State = c.env, &a.state
-	a.ptr = p
+	a.inst = p
 	return nil
-}
-
-// method finds an RPC method of the class, or says precisely why there is
-// none.
-func (c *doClass) method(name string) (*doMethod, error) {
-	if m := c.methods[name]; m != nil {
-		return m, nil
-	}
-	m := c.table.Methods[name]
-	if m == nil {
-		switch name {
-		case "Fetch":
-			return nil, newError(ErrReservedMethod, "%s: 'Fetch' is a reserved method and cannot be called over RPC", c.display)
-		case "Alarm":
-			return nil, newError(ErrReservedMethod, "%s: 'Alarm' is a reserved method and cannot be called over RPC; the runtime calls it when the alarm set with Storage.SetAlarm is due", c.display)
-		}
-		msg := fmt.Sprintf("%s: The RPC receiver does not implement the method %q.", c.display, name)
-		if hint := c.table.Suggest(name); hint != "" {
-			msg += fmt.Sprintf(" Did you mean %q?", hint)
-		}
-		return nil, newError(ErrMethodNotFound, "%s", msg)
-	}
-	return nil, newError(ErrMethodNotFound, "%s: method %s cannot be called over RPC: %s", c.display, m.Signature(), m.Problem)
-}
-
-// fastArguments prepares args for m's shim.
-func (c *doClass) fastArguments(m *doMethod, args []any) (shim.Args, error) {
-	if m.allPlain && len(args) == len(m.Params) {
-		exact := true
-		for i, a := range args {
-			if a == nil || reflect.TypeOf(a) != m.Params[i] {
-				exact = false
-				break
-			}
-		}
-		if exact {
-			return shim.Two(args), nil // the common call: nothing to convert or copy
-		}
-	}
-	vals, err := c.arguments(m, args)
-	if err != nil {
-		return shim.Args{}, err
-	}
-	lead := len(vals) - len(args)
-	in := shim.MakeArgs(len(args))
-	for i := range args {
-		in.Set(i, vals[lead+i].Interface())
-	}
-	return in, nil
-}
-
-// arguments converts and copies args for m, leaving in[0] for the receiver
-// and, when m takes one, in[1] for the context.
-func (c *doClass) arguments(m *doMethod, args []any) ([]reflect.Value, error) {
-	fixed := len(m.Params)
-	if m.Variadic {
-		fixed--
-	}
-	if n := len(args); n != fixed && !(m.Variadic && n > fixed) {
-		want := fmt.Sprint(fixed)
-		if m.Variadic {
-			want = "at least " + want
-		}
-		return nil, newError(ErrInvalidArgument, "%s method %s: got %d arguments, want %s", c.display, m.Signature(), n, want)
-	}
-	lead := 1
-	if m.Ctx {
-		lead = 2
-	}
-	in := make([]reflect.Value, lead+len(args))
-	for i, a := range args {
-		p := min(i, len(m.Params)-1)
-		pt := m.Params[p]
-		if m.Variadic && i >= fixed {
-			pt = pt.Elem()
-		}
-		if m.plain[p] && a != nil && reflect.TypeOf(a) == pt {
-			in[lead+i] = reflect.ValueOf(a) // nothing to convert or copy
-			continue
-		}
-		v, err := clone.Convert(a, pt)
-		if err == nil {
-			v, err = copier.CopyValue(v)
-		}
-		if err != nil {
-			return nil, &callError{kind: ErrInvalidArgument, cause: err,
-				msg: fmt.Sprintf("workers: %s method %s: argument %d: %v", c.display, m.Signature(), i, err)}
-		}
-		if v.Type() != pt {
-			v = v.Convert(pt)
-		}
-		in[lead+i] = v
-	}
-	return in, nil
 }
 
 // DurableObjectState is a Durable Object's own context, Workers'
@@ -871,9 +704,7 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 	}
 	a := s.a
 	c, r := a.cls, a.cls.reg
-	var onStack byte
-	sh := &r.track.shards[r.track.shardFor(unsafe.Pointer(&onStack))]
-	if !r.track.addTask(sh) {
+	if !r.track.addTask() {
 		r.logger().Error("workers: WaitUntil after Close; task not started", "object", c.display)
 		return
 	}
@@ -881,7 +712,7 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(r.drain, cancel)
 	go func() {
-		defer r.track.done(sh)
+		defer r.track.done()
 		defer cancel()
 		defer stop()
 		if live {
@@ -921,10 +752,9 @@ func (s *DurableObjectState) BlockConcurrencyWhile(ctx context.Context, fn func(
 	if err := a.wait(ctx, "BlockConcurrencyWhile"); err != nil {
 		return err
 	}
-	cc := &callCtx{Ctx: Ctx{parent: ctx, depth: int16(depthOf(ctx))}}
-	cc.t.a, cc.t.parent = a, turnOf(ctx)
-	err := a.block(cc, fn)
-	cc.t.done.Store(true)
+	tc := &turnCtx{Context: ctx, t: turn{a: a, parent: turnOf(ctx)}}
+	err := a.block(tc, fn)
+	tc.t.done.Store(true)
 	if err != nil {
 		a.broken.Store(true)
 	}

@@ -48,7 +48,7 @@ new_sqlite_classes = ["Counter"]
 			reg := newRegistry(t)
 			require.NoError(t, reg.RegisterConfig(cfg, workers.Worker{
 				Default:        workers.New[Caller](),
-				DurableObjects: map[string]workers.Constructor{"Counter": workers.New[Counter]()},
+				DurableObjects: map[string]workers.Constructor{"Counter": workers.New[CounterObject]()},
 			}))
 			require.NoError(t, reg.Validate())
 			got, err := workers.Call[[]int](context.Background(), bind(reg, "front"), "Bump", "x")
@@ -64,7 +64,7 @@ new_sqlite_classes = ["Counter"]
 }
 
 func TestDurableObjectConfigErrors(t *testing.T) {
-	code := workers.Worker{DurableObjects: map[string]workers.Constructor{"Counter": workers.New[Counter]()}}
+	code := workers.Worker{DurableObjects: map[string]workers.Constructor{"Counter": workers.New[CounterObject]()}}
 	for _, tc := range []struct{ name, body, want string }{
 		{"migration of a class the code lacks", "name = \"a\"\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"Room\"]\n",
 			`migrations[0].new_sqlite_classes[0]: class "Room" is not in the code's Worker.DurableObjects (its classes: [Counter])`},

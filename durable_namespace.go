@@ -211,7 +211,7 @@ type durableTarget struct {
 	cls atomic.Pointer[doClass] // once resolved and the ID checked
 }
 
-func (t *durableTarget) call(ctx context.Context, method string, args []any, _ reflect.Type) (any, error) {
+func (t *durableTarget) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
 	c := t.cls.Load()
 	if c == nil {
 		var err error
@@ -226,7 +226,7 @@ func (t *durableTarget) call(ctx context.Context, method string, args []any, _ r
 		}
 		t.cls.Store(c)
 	}
-	return c.call(ctx, t.id, method, args)
+	return c.call(ctx, t.id, method, args, result)
 }
 
 func (t *durableTarget) release() {}

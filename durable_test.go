@@ -19,14 +19,14 @@ import (
 )
 
 // Counter keeps a count in memory and one in storage.
-type Counter struct {
+type CounterObject struct {
 	workers.DurableObject
 	mem   int
 	built int
 }
 
 // Increment adds one to both counts and returns them.
-func (c *Counter) Increment(ctx context.Context) ([]int, error) {
+func (c *CounterObject) Increment(ctx context.Context) ([]int, error) {
 	s := c.State.Storage()
 	n, _, err := workers.StorageGet[int](ctx, s, "n")
 	if err != nil {
@@ -41,31 +41,31 @@ func (c *Counter) Increment(ctx context.Context) ([]int, error) {
 }
 
 // Mem is the in-memory count: it resets when the object is evicted.
-func (c *Counter) Mem() int { return c.mem }
+func (c *CounterObject) Mem() int { return c.mem }
 
 // Stored is the count in storage.
-func (c *Counter) Stored(ctx context.Context) (int, error) {
+func (c *CounterObject) Stored(ctx context.Context) (int, error) {
 	n, _, err := workers.StorageGet[int](ctx, c.State.Storage(), "n")
 	return n, err
 }
 
 // ID returns the object's own ID, as its State knows it.
-func (c *Counter) ID() string { return c.State.ID().String() }
+func (c *CounterObject) ID() string { return c.State.ID().String() }
 
 // Echo returns what it got.
-func (c *Counter) Echo(m map[string][]int) map[string][]int { return m }
+func (c *CounterObject) Echo(m map[string][]int) map[string][]int { return m }
 
 // Mutate changes what it got.
-func (c *Counter) Mutate(m map[string][]int) { m["k"][0] = -1; m["new"] = nil }
+func (c *CounterObject) Mutate(m map[string][]int) { m["k"][0] = -1; m["new"] = nil }
 
 // Fail returns err as it is.
-func (c *Counter) Fail(msg string) error { return &codedError{code: 7, msg: msg} }
+func (c *CounterObject) Fail(msg string) error { return &codedError{code: 7, msg: msg} }
 
 // Panic panics.
-func (c *Counter) Panic() { panic("boom") }
+func (c *CounterObject) Panic() { panic("boom") }
 
 // Sum is variadic.
-func (c *Counter) Sum(base int, more ...int) int {
+func (c *CounterObject) Sum(base int, more ...int) int {
 	for _, m := range more {
 		base += m
 	}
@@ -73,10 +73,10 @@ func (c *Counter) Sum(base int, more ...int) int {
 }
 
 // Bad cannot be called over RPC.
-func (c *Counter) Bad() (int, int) { return 1, 2 }
+func (c *CounterObject) Bad() (int, int) { return 1, 2 }
 
 // Fetch is reserved.
-func (c *Counter) Fetch(r *http.Request) (*http.Response, error) { return nil, nil }
+func (c *CounterObject) Fetch(r *http.Request) (*http.Response, error) { return nil, nil }
 
 type codedError struct {
 	code int
@@ -87,7 +87,7 @@ func (e *codedError) Error() string { return fmt.Sprintf("code %d: %s", e.code, 
 
 func counterWorker() workers.Worker {
 	return workers.Worker{
-		DurableObjects:        map[string]workers.Constructor{"Counter": workers.New[Counter]()},
+		DurableObjects:        map[string]workers.Constructor{"Counter": workers.New[CounterObject]()},
 		DurableObjectBindings: []workers.DurableObjectBinding{{Name: "COUNTER", ClassName: "Counter"}},
 	}
 }
@@ -201,14 +201,14 @@ func TestDurableObjectRegisterRejects(t *testing.T) {
 		{"empty constructor", workers.Worker{DurableObjects: map[string]workers.Constructor{"X": {}}},
 			[]string{"empty Constructor"}},
 		{"binding to a class the worker lacks", workers.Worker{
-			DurableObjects:        map[string]workers.Constructor{"Counter": workers.New[Counter]()},
+			DurableObjects:        map[string]workers.Constructor{"Counter": workers.New[CounterObject]()},
 			DurableObjectBindings: []workers.DurableObjectBinding{{Name: "C", ClassName: "Countr"}}},
 			[]string{`binding "C" names class "Countr", which the worker does not export (its classes: [Counter])`}},
 		{"binding without a class", workers.Worker{DurableObjectBindings: []workers.DurableObjectBinding{{Name: "C"}}},
 			[]string{`binding "C"`, "names no class"}},
 		{"binding name taken", workers.Worker{
 			Vars:                  map[string]any{"C": "x"},
-			DurableObjects:        map[string]workers.Constructor{"Counter": workers.New[Counter]()},
+			DurableObjects:        map[string]workers.Constructor{"Counter": workers.New[CounterObject]()},
 			DurableObjectBindings: []workers.DurableObjectBinding{{Name: "C", ClassName: "Counter"}}},
 			[]string{`binding name "C" is used twice`}},
 	} {
@@ -690,6 +690,18 @@ func doRegistryAt(t testing.TB, dir string, opts ...workers.Option) *workers.Reg
 	return newRegistry(t, append([]workers.Option{workers.WithStateDir(dir)}, opts...)...)
 }
 
+// doneSignal is a context that says when a call first waits on it.
+type doneSignal struct {
+	context.Context
+	once  sync.Once
+	asked chan struct{}
+}
+
+func (d *doneSignal) Done() <-chan struct{} {
+	d.once.Do(func() { close(d.asked) })
+	return d.Context.Done()
+}
+
 // Close refuses new calls at once and returns only when the calls in
 // flight, and those waiting for their object, are done.
 func TestDurableObjectCloseWaitsForCalls(t *testing.T) {
@@ -706,7 +718,9 @@ func TestDurableObjectCloseWaitsForCalls(t *testing.T) {
 		defer cancel()
 		return errors.Is(errOnly(ns.GetByName("x").Call(c, "Stored")), context.DeadlineExceeded)
 	}, 5*time.Second, time.Millisecond)
-	go func() { queued <- errOnly(ns.GetByName("x").Call(ctx, "Add")) }()
+	waiting := &doneSignal{Context: ctx, asked: make(chan struct{})}
+	go func() { queued <- errOnly(ns.GetByName("x").Call(waiting, "Add")) }()
+	<-waiting.asked // the call waits for "x"
 
 	closed := make(chan error, 1)
 	go func() { closed <- reg.Close(ctx) }()

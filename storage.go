@@ -308,7 +308,7 @@ func (s *Storage) SetAlarm(ctx context.Context, at time.Time) error {
 	}
 	c := s.a.cls
 	if c.alarm == nil {
-		return newError(ErrInvalidArgument, "%s: SetAlarm: type %s has no Alarm(ctx context.Context) error method to run", s.where(), c.ctor.typ)
+		return newError(ErrInvalidArgument, "%s: SetAlarm: type %s has no Alarm(ctx context.Context) error method to run", s.where(), c.ep.ctor.typ)
 	}
 	st, err := s.store()
 	if err != nil {
