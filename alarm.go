@@ -168,7 +168,7 @@ func (c *doClass) fire(id DurableObjectID, t *alarmTimer) {
 		if !a.dead.Load() {
 			break
 		}
-		<-a.turn
+		a.turn.release()
 		c.release(a)
 	}
 	defer c.release(a)

@@ -334,7 +334,7 @@ func (c *doClass) Close() error {
 type actor struct {
 	cls     *doClass
 	id      DurableObjectID
-	turn    chan struct{} // holds a token while a call runs
+	turn    gate // held while a call runs
 	state   DurableObjectState
 	storage Storage
 	inst    any         // the *T; nil until made
@@ -355,7 +355,7 @@ func (c *doClass) hold(id DurableObjectID) (*actor, error) {
 	}
 	a := c.actors[id.raw]
 	if a == nil {
-		a = &actor{cls: c, id: id, turn: make(chan struct{}, 1)}
+		a = &actor{cls: c, id: id}
 		a.state = DurableObjectState{a: a}
 		a.storage = Storage{a: a}
 		c.actors[id.raw] = a
@@ -518,14 +518,17 @@ func (c *doClass) method(name string) (*method.Method, error) {
 
 // call runs method on the object id with every rule of a binding call, as
 // a call on an RpcTarget does, except that it waits for the object's turn.
-func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, args []any, result reflect.Type) (out any, err error) {
+func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args []any, result reflect.Type) (out any, err error) {
 	ep := c.ep
-	m, err := c.method(name)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkResult(ep, m, result); err != nil {
-		return nil, err
+	m := t.m.Load()
+	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
+		if m, err = c.method(name); err != nil {
+			return nil, err
+		}
+		if err := checkResult(ep, m, result); err != nil {
+			return nil, err
+		}
+		t.m.Store(m)
 	}
 	var in shim.Args
 	var rin []reflect.Value
@@ -561,7 +564,7 @@ func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, arg
 	}
 	defer ep.finishTarget(cx, &inv, name, &err)
 	parent := turnOf(ctx)
-	a, own, err := c.enter(ctx, id, parent, name)
+	a, own, err := c.enter(ctx, t, parent, name)
 	if err != nil {
 		return nil, err
 	}
@@ -590,10 +593,13 @@ func (c *doClass) call(ctx context.Context, id DurableObjectID, name string, arg
 // enter finds the object of id and takes its turn; own is false when ctx
 // is a call on it in progress already (parent holds it), which runs
 // without waiting.
-func (c *doClass) enter(ctx context.Context, id DurableObjectID, parent *turn, what string) (a *actor, own bool, err error) {
+func (c *doClass) enter(ctx context.Context, t *durableTarget, parent *turn, what string) (a *actor, own bool, err error) {
 	for {
-		if a, err = c.hold(id); err != nil {
-			return nil, false, err
+		if a = t.last.Load(); a == nil || !c.holdLive(a) {
+			if a, err = c.hold(t.id); err != nil {
+				return nil, false, err
+			}
+			t.last.Store(a)
 		}
 		if parent.holds(a) {
 			return a, false, nil
@@ -605,7 +611,7 @@ func (c *doClass) enter(ctx context.Context, id DurableObjectID, parent *turn, w
 		if !a.dead.Load() {
 			return a, true, nil
 		}
-		<-a.turn // reset while we waited: try the new one
+		a.turn.release() // reset while we waited: try the new one
 		c.release(a)
 	}
 }
@@ -621,19 +627,70 @@ func (c *doClass) exit(a *actor, own bool) {
 // wait takes the object's turn, or gives up when ctx ends or the registry
 // stops waiting for calls.
 func (a *actor) wait(ctx context.Context, what string) error {
-	select {
-	case a.turn <- struct{}{}:
+	switch a.turn.acquire(ctx, a.cls.reg.drain) {
+	case nil:
 		return nil
-	default:
-	}
-	select {
-	case a.turn <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return &callError{kind: ctx.Err(), msg: fmt.Sprintf("workers: %s method %q: %v while waiting for the object's other calls", a.cls.display, what, ctx.Err())}
-	case <-a.cls.reg.drain.Done():
+	case a.cls.reg.drain:
 		return newError(ErrClosed, "%s method %q: the registry closed while the call waited for the object", a.cls.display, what)
 	}
+	return &callError{kind: ctx.Err(), msg: fmt.Sprintf("workers: %s method %q: %v while waiting for the object's other calls", a.cls.display, what, ctx.Err())}
+}
+
+// gate lets one holder in at a time, the others in turn as they came; a
+// waiter may give up. It costs an uncontended call two mutex operations,
+// where a channel's would take the runtime's lock twice.
+type gate struct {
+	mu   sync.Mutex
+	held bool
+	q    []chan struct{} // waiters, first come first
+}
+
+// acquire takes the gate, or returns the first of ctx and stop to end
+// before it could.
+func (g *gate) acquire(ctx, stop context.Context) context.Context {
+	g.mu.Lock()
+	if !g.held {
+		g.held = true
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	g.q = append(g.q, ch)
+	g.mu.Unlock()
+	var gaveUp context.Context
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		gaveUp = ctx
+	case <-stop.Done():
+		gaveUp = stop
+	}
+	g.mu.Lock()
+	for i, w := range g.q {
+		if w == ch {
+			g.q = append(g.q[:i], g.q[i+1:]...)
+			g.mu.Unlock()
+			return gaveUp
+		}
+	}
+	g.mu.Unlock()
+	g.release() // handed over meanwhile: pass it on
+	return gaveUp
+}
+
+// release hands the gate to the first waiter, or opens it.
+func (g *gate) release() {
+	g.mu.Lock()
+	if len(g.q) == 0 {
+		g.held = false
+		g.mu.Unlock()
+		return
+	}
+	ch := g.q[0]
+	g.q = g.q[1:]
+	g.mu.Unlock()
+	close(ch)
 }
 
 // leave gives the turn back, resetting the object first when a
@@ -642,7 +699,7 @@ func (a *actor) leave() {
 	if a.broken.Load() {
 		a.cls.reset(a)
 	}
-	<-a.turn
+	a.turn.release()
 }
 
 // build makes the object's instance, with Env and State filled. It may run

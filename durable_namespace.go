@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync/atomic"
+
+	"github.com/seed-29c11ff2/workers/internal/method"
 )
 
 // DurableObjectNamespace is a Durable Object namespace binding, Workers'
@@ -209,6 +211,10 @@ type durableTarget struct {
 	ns  *DurableObjectNamespace
 	id  DurableObjectID
 	cls atomic.Pointer[doClass] // once resolved and the ID checked
+
+	// The object and method called last, which most stubs call again.
+	last atomic.Pointer[actor]
+	m    atomic.Pointer[method.Method]
 }
 
 func (t *durableTarget) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
@@ -226,7 +232,7 @@ func (t *durableTarget) call(ctx context.Context, method string, args []any, res
 		}
 		t.cls.Store(c)
 	}
-	return c.call(ctx, t.id, method, args, result)
+	return c.call(ctx, t, method, args, result)
 }
 
 func (t *durableTarget) release() {}
