@@ -130,6 +130,9 @@ func (r *Registry) lookupClass(b DurableObjectBinding, from string) (*doClass, e
 	if wk == nil {
 		return nil, newError(ErrServiceNotFound, "%sclass %q: service %q is not registered%s", prefix, b.ClassName, b.ScriptName, r.known())
 	}
+	if wk.remote != nil {
+		return nil, newError(ErrNamespaceNotFound, "%sclass %q: service %q runs in another process, and Durable Objects are reached only in the process that hosts them", prefix, b.ClassName, b.ScriptName)
+	}
 	c := wk.classes[b.ClassName]
 	if c == nil {
 		msg := fmt.Sprintf("%sservice %q exports no Durable Object class %q", prefix, b.ScriptName, b.ClassName)
@@ -144,6 +147,9 @@ func (r *Registry) lookupClass(b DurableObjectBinding, from string) (*doClass, e
 // validateDurable checks the namespace bindings of wk, as Validate does
 // its services.
 func (r *Registry) validateDurable(wk *worker) []error {
+	if wk.env == nil {
+		return nil // a remote worker: its bindings are its host's business
+	}
 	var errs []error
 	for _, name := range sortedKeys(wk.env.durable) {
 		if _, err := r.lookupClass(wk.env.durable[name].b, wk.name); err != nil {
