@@ -142,6 +142,9 @@ func (s *Storage) Put(ctx context.Context, key string, value any) error {
 	if len(key) > MaxKeyBytes {
 		return newError(ErrInvalidArgument, "%s: Put: key of %d bytes is longer than %d", s.where(), len(key), MaxKeyBytes)
 	}
+	if why := unstorable(reflect.TypeOf(value)); why != "" {
+		return newError(ErrInvalidArgument, "%s: Put %q: value of type %T cannot be stored: %s", s.where(), key, value, why)
+	}
 	data, hint, err := dostore.Encode(value)
 	if err != nil {
 		return &callError{kind: ErrInvalidArgument, cause: err, msg: fmt.Sprintf("workers: %s: Put %q: value of type %T cannot be stored: %v", s.where(), key, value, err)}
@@ -157,6 +160,73 @@ func (s *Storage) Put(ctx context.Context, key string, value any) error {
 		return s.fail("Put", key, err)
 	}
 	return nil
+}
+
+var (
+	unstorables = sync.Map{} // reflect.Type -> string
+	bindingType = reflect.TypeFor[*Binding]()
+	contextType = reflect.TypeFor[context.Context]()
+)
+
+// unstorable says why values of type t cannot be stored, or "": storage
+// keeps data, as a call's copy does, and neither references (funcs,
+// channels, Bindings, stubs, RpcTargets, contexts), which would come back
+// as empty shells, nor structs whose unexported fields hold data, which
+// would come back without it.
+func unstorable(t reflect.Type) string {
+	if t == nil {
+		return ""
+	}
+	if why, ok := unstorables.Load(t); ok {
+		return why.(string)
+	}
+	why := unstorableIn(t, map[reflect.Type]bool{})
+	if why == "" {
+		if _, ok := copier.NeedsCopy(t); !ok {
+			_, err := copier.CopyValue(reflect.New(t).Elem())
+			why = "it cannot be copied"
+			if err != nil {
+				why = err.Error()
+			}
+		}
+	}
+	unstorables.Store(t, why)
+	return why
+}
+
+func unstorableIn(t reflect.Type, seen map[reflect.Type]bool) string {
+	if seen[t] {
+		return ""
+	}
+	seen[t] = true
+	switch {
+	case t == bindingType || t == stubType || isTarget(t):
+		return fmt.Sprintf("a %s crosses calls by reference, and a reference cannot be stored; store the data it stands for", t)
+	case t.Kind() != reflect.Interface && t.Implements(contextType):
+		return fmt.Sprintf("a %s is a context.Context, which cannot be stored", t)
+	}
+	switch t.Kind() {
+	case reflect.Func, reflect.Chan, reflect.UnsafePointer:
+		return fmt.Sprintf("a %s cannot be stored", t)
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		if why := unstorableIn(t.Elem(), seen); why != "" {
+			return why
+		}
+	case reflect.Map:
+		if why := unstorableIn(t.Key(), seen); why != "" {
+			return why
+		}
+		return unstorableIn(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() {
+				if why := unstorableIn(f.Type, seen); why != "" {
+					return fmt.Sprintf("field %s: %s", f.Name, why)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // StorageGet returns the value stored under key as a T, and whether there

@@ -44,12 +44,17 @@ type Address struct {
 }
 
 type Person struct {
+	Name   string
+	Age    int
+	Tags   []string
+	Home   *Address
+	Born   time.Time
+	Scores map[string]float64
+}
+
+// Secretive keeps data in an unexported field, which storage would lose.
+type Secretive struct {
 	Name    string
-	Age     int
-	Tags    []string
-	Home    *Address
-	Born    time.Time
-	Scores  map[string]float64
 	private int
 }
 
@@ -101,11 +106,28 @@ func TestStorageValuesRoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, "t", again.Tags[0], "each read is a copy")
 
-		// Unexported fields are not stored, as they do not cross calls.
-		require.NoError(t, s.Put(ctx, "private", Person{private: 5}))
-		priv, _, err := workers.StorageGet[Person](ctx, s, "private")
-		require.NoError(t, err)
-		assert.Zero(t, priv.private)
+		// Data that would not come back whole is refused, as a call refuses
+		// to copy it: unexported fields holding data, references.
+		for _, tc := range []struct {
+			v    any
+			want string
+		}{
+			{Secretive{private: 5}, "unexported field private"},
+			{make(chan int), "chan int cannot be stored"},
+			{func() {}, "func() cannot be stored"},
+			{&workers.Binding{}, "crosses calls by reference"},
+			{[]*workers.Stub{nil}, "crosses calls by reference"},
+			{struct{ F func() }{}, "field F: a func() cannot be stored"},
+			{map[string]context.Context{}, ""},
+		} {
+			err := s.Put(ctx, "bad", tc.v)
+			if tc.want == "" {
+				assert.NoError(t, err, "%T", tc.v)
+				continue
+			}
+			assert.ErrorIs(t, err, workers.ErrInvalidArgument, "%T", tc.v)
+			assert.ErrorContains(t, err, tc.want, "%T", tc.v)
+		}
 
 		// Missing keys, wrong types.
 		_, ok, err := workers.StorageGet[int](ctx, s, "missing")
@@ -125,7 +147,7 @@ func TestStorageRefusesWhatCannotBeStored(t *testing.T) {
 		assert.ErrorContains(t, err, "key of 2049 bytes")
 		err = s.Put(ctx, "ch", make(chan int))
 		assert.ErrorIs(t, err, workers.ErrInvalidArgument)
-		assert.ErrorContains(t, err, `Put "ch": value of type chan int cannot be stored`)
+		assert.ErrorContains(t, err, `Put "ch": value of type chan int cannot be stored: a chan int cannot be stored`)
 		err = s.Put(ctx, "big", make([]byte, workers.MaxValueBytes))
 		assert.ErrorIs(t, err, workers.ErrInvalidArgument)
 		canceled, cancel := context.WithCancel(ctx)
