@@ -25,7 +25,10 @@ import (
 // an interface (any, or [Entry.Value]) has the type it was put with when
 // that type is predeclared or was put by this process, else CBOR's generic
 // form (map[string]any, []any, int64). Struct fields are stored by name
-// (cbor or json tags apply), exported fields only.
+// (cbor or json tags apply). What would not come back whole is refused
+// with [ErrInvalidArgument], as a call refuses to copy it: references
+// (funcs, channels, Bindings, stubs, RpcTargets, contexts) and structs whose
+// unexported fields hold data, unless they marshal themselves (time.Time).
 //
 // Every operation is committed when it returns (each its own transaction,
 // unless in [Storage.Transaction]), so an acknowledged write survives a
