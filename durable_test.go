@@ -737,3 +737,38 @@ func TestDurableObjectCloseWaitsForCalls(t *testing.T) {
 	require.NoError(t, <-queued, "a call waiting for its object when Close began still runs")
 	require.NoError(t, <-closed)
 }
+
+// Preset is made by a NewFunc constructor, which may fail.
+type Preset struct {
+	workers.DurableObject
+	greeting string
+}
+
+func (p *Preset) Greet(name string) string { return p.greeting + " " + name + " from " + p.State.ID().Name() }
+
+func TestDurableObjectNewFunc(t *testing.T) {
+	var calls atomic.Int32
+	reg := doRegistry(t)
+	register(t, reg, "p", workers.Worker{DurableObjects: map[string]workers.Constructor{"Preset": workers.NewFunc(func() *Preset {
+		switch calls.Add(1) {
+		case 1:
+			panic("not ready")
+		case 2:
+			return nil
+		}
+		return &Preset{greeting: "hello"}
+	})}})
+	s := reg.BindDurableObject(workers.DurableObjectBinding{ScriptName: "p", ClassName: "Preset"}).GetByName("home")
+	ctx := context.Background()
+	var pe *workers.PanicError
+	require.ErrorAs(t, errOnly(s.Call(ctx, "Greet", "ada")), &pe)
+	assert.Equal(t, "not ready", pe.Value)
+	assert.ErrorContains(t, errOnly(s.Call(ctx, "Greet", "ada")), "the constructor of workers_test.Preset returned nil")
+	got, err := workers.Call[string](ctx, s, "Greet", "ada")
+	require.NoError(t, err)
+	assert.Equal(t, "hello ada from home", got)
+	got, err = workers.Call[string](ctx, s, "Greet", "bob")
+	require.NoError(t, err)
+	assert.Equal(t, "hello bob from home", got)
+	assert.Equal(t, int32(3), calls.Load(), "one instance, made once it could be")
+}
