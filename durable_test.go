@@ -744,7 +744,9 @@ type Preset struct {
 	greeting string
 }
 
-func (p *Preset) Greet(name string) string { return p.greeting + " " + name + " from " + p.State.ID().Name() }
+func (p *Preset) Greet(name string) string {
+	return p.greeting + " " + name + " from " + p.State.ID().Name()
+}
 
 func TestDurableObjectNewFunc(t *testing.T) {
 	var calls atomic.Int32
