@@ -774,3 +774,34 @@ func TestDurableObjectNewFunc(t *testing.T) {
 	assert.Equal(t, "hello bob from home", got)
 	assert.Equal(t, int32(3), calls.Load(), "one instance, made once it could be")
 }
+
+var holds sync.Map // key -> chan struct{}
+
+// Hold keeps a WaitUntil task running until the channel under key closes.
+func (c *CounterObject) Hold(key string) {
+	v, _ := holds.Load(key)
+	c.State.WaitUntil(func(context.Context) error { <-v.(chan struct{}); return nil })
+}
+
+// A WaitUntil task keeps its object in memory: no eviction while it runs.
+func TestDurableObjectWaitUntilKeepsObject(t *testing.T) {
+	reg := doRegistry(t, workers.WithDurableObjectIdleTimeout(10*time.Millisecond))
+	s := counters(t, reg).GetByName("held")
+	ctx := context.Background()
+	require.NoError(t, errOnly(s.Call(ctx, "Increment")))
+	release := make(chan struct{})
+	key := fmt.Sprint(t.Name(), time.Now().UnixNano())
+	holds.Store(key, release)
+	require.NoError(t, errOnly(s.Call(ctx, "Hold", key)))
+	for range 4 {
+		time.Sleep(30 * time.Millisecond) // more than the idle timeout and a sweep
+		n, err := workers.Call[int](ctx, s, "Mem")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "evicted while its task ran")
+	}
+	close(release)
+	require.Eventually(t, func() bool {
+		n, err := workers.Call[int](ctx, s, "Mem")
+		return err == nil && n == 0
+	}, 5*time.Second, 30*time.Millisecond, "evicted once the task is done")
+}
