@@ -36,6 +36,9 @@ type Config struct {
 	// reach the worker's Env as vars; DevVarsPath is the file, if any.
 	Secrets     Secrets
 	DevVarsPath string
+
+	DurableObjects []DurableObjectBinding // [[durable_objects.bindings]]
+	Migrations     []MigrationConfig      // [[migrations]]
 }
 
 // Secrets maps secret names to values. It prints (with fmt or log/slog)
@@ -83,6 +86,16 @@ type ServiceConfig struct {
 	Address string
 }
 
+// MigrationConfig is one [[migrations]] entry: the Durable Object classes a
+// deployment creates. new_classes (Workers' key-value backend) and
+// new_sqlite_classes both make SQLite-backed classes here; renamed_classes,
+// deleted_classes and transferred_classes are refused by LoadConfig.
+type MigrationConfig struct {
+	Tag              string
+	NewClasses       []string
+	NewSQLiteClasses []string
+}
+
 // D1DatabaseConfig is one [[d1_databases]] entry.
 type D1DatabaseConfig struct {
 	Binding         string
@@ -120,6 +133,12 @@ func LoadConfig(path string) (*Config, error) {
 	}
 	for _, d := range f.D1Databases {
 		cfg.D1Databases = append(cfg.D1Databases, D1DatabaseConfig(d))
+	}
+	for _, b := range f.DurableObjects {
+		cfg.DurableObjects = append(cfg.DurableObjects, DurableObjectBinding(b))
+	}
+	for _, m := range f.Migrations {
+		cfg.Migrations = append(cfg.Migrations, MigrationConfig(m))
 	}
 	return cfg, nil
 }
@@ -179,6 +198,9 @@ func (r *Registry) RegisterConfig(cfg *Config, code Worker) error {
 		if s.Address != "" && r.opts.dialer == nil {
 			return fmt.Errorf("%w: %s: service %q has address %q, but the registry has no dialer: create it with workers.WithDialer(remote.Dialer(...))", ErrInvalidConfig, file, s.Service, s.Address)
 		}
+	}
+	if err := r.configDurable(cfg, file, code, &w); err != nil {
+		return err
 	}
 	var opened []io.Closer
 	fail := func(err error) error {

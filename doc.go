@@ -78,5 +78,21 @@
 //     long as its ctx allows; then it cancels the tasks' contexts, and a
 //     later Close waits again.
 //
+// # Durable Objects
+//
+// State that must be coordinated lives in a Durable Object: a type that
+// embeds [DurableObject], exported in [Worker.DurableObjects] and reached
+// through a namespace ([Env.DurableObject]) by name or ID. Each ID has one
+// live instance in the registry, whose fields persist across calls until it
+// is evicted for idling; its calls run one at a time; its [Storage] is a
+// SQLite file of its own that survives restarts, with transactions and an
+// alarm that runs its Alarm method:
+//
+//	n, err := workers.Call[int](ctx, w.Env.DurableObject("COUNTER").GetByName("home"), "Increment")
+//
+// A call on an object's [Stub] keeps every rule above. A call chain that
+// comes back to an object it is already in runs (the object knows its own
+// call by the context), so pass a method's context on to nested calls.
+//
 // Every Registry method, Binding and Env is safe for concurrent use.
 package workers

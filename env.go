@@ -16,6 +16,7 @@ type Env struct {
 	text     map[string]string // vars as Var returns them
 	services map[string]*Binding
 	bindings map[string]any
+	durable  map[string]*DurableObjectNamespace
 	names    []string
 	reg      *Registry
 }
@@ -78,6 +79,9 @@ func newEnv(r *Registry, name string, w *Worker) (*Env, error) {
 		}
 		e.bindings[k] = w.Bindings[k]
 	}
+	if err := e.addNamespaces(w, claim); err != nil {
+		return nil, err
+	}
 	sort.Strings(e.names)
 	return e, nil
 }
@@ -114,6 +118,9 @@ func (e *Env) Get(name string) (v any, ok bool) {
 	}
 	if b, ok := e.services[name]; ok {
 		return b, true
+	}
+	if n, ok := e.durable[name]; ok {
+		return n, true
 	}
 	v, ok = e.bindings[name]
 	return v, ok

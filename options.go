@@ -3,6 +3,7 @@ package workers
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/seed-29c11ff2/workers/transport"
 )
@@ -18,8 +19,11 @@ type options struct {
 	stateDir    string
 	dialer      transport.Dialer
 
-	clock         Clock // of cron triggers; nil for the system's
-	testScheduled bool  // Handler serves /__scheduled
+	clock         Clock         // of cron triggers; nil for the system's
+	testScheduled bool          // Handler serves /__scheduled
+	doIdle        time.Duration // Durable Objects: see durable.go
+	alarmBackoff  time.Duration
+	doSyncFull    bool
 }
 
 type optionFunc func(*options)

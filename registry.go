@@ -28,6 +28,15 @@ type Worker struct {
 	// Crons are cron triggers ([triggers] crons): schedules on which the
 	// registry runs the default entrypoint's Scheduled method, in UTC.
 	Crons []string
+
+	// DurableObjects are the Durable Object classes the worker exports, by
+	// class name; each type embeds [DurableObject].
+	DurableObjects map[string]Constructor
+	// DurableObjectBindings bind Durable Object namespaces into the Env,
+	// as [[durable_objects.bindings]] entries do.
+	DurableObjectBindings []DurableObjectBinding
+
+	stateDir string // where RegisterConfig keeps the worker's state
 }
 
 // Service is a service binding: the name a caller's Env knows it by, and the
@@ -71,6 +80,7 @@ type worker struct {
 	named    map[string]*entrypoint
 	remote   transport.Transport // set for a worker that runs elsewhere
 	reg      *Registry
+	classes  map[string]*doClass // Durable Object classes, by class name
 }
 
 // entrypoint is one registered constructor with its method table, built once.
@@ -151,6 +161,11 @@ func (r *Registry) Register(name string, w Worker) error {
 	if err != nil {
 		return err
 	}
+	classes, err := newClasses(wk, &w)
+	if err != nil {
+		return fmt.Errorf("register worker %q: %w", name, err)
+	}
+	wk.classes = classes
 	env, err := newEnv(r, name, &w)
 	if err != nil {
 		return err
@@ -159,12 +174,14 @@ func (r *Registry) Register(name string, w Worker) error {
 	wk.services = append([]Service(nil), w.Services...)
 
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if _, dup := r.workers[name]; dup {
+		r.mu.Unlock()
 		return fmt.Errorf("%w: a worker named %q is already registered", ErrInvalidWorker, name)
 	}
 	r.workers[name] = wk
+	r.mu.Unlock()
 	r.startCrons(wk, w.Crons, scheds)
+	r.startClasses(wk, w.stateDir)
 	return nil
 }
 
@@ -355,6 +372,7 @@ func (r *Registry) Validate() error {
 				errs = append(errs, err)
 			}
 		}
+		errs = append(errs, r.validateDurable(wk)...)
 	}
 	return errors.Join(errs...)
 }

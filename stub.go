@@ -72,7 +72,14 @@ func (s *Stub) call(ctx context.Context, method string, args []any, result refle
 	if !s.live() {
 		return nil, errDisposed(s, method)
 	}
-	return s.ref.target.call(ctx, method, args, result)
+	if t, ok := s.ref.target.(*durableTarget); ok {
+		// A static call, so that args stays on the caller's stack: an
+		// allocation is a good part of a call to a live Durable Object.
+		return t.call(ctx, method, args, result)
+	}
+	// Through the interface args escapes: a copy, so that it escapes here
+	// and not at every call site.
+	return s.ref.target.call(ctx, method, append([]any(nil), args...), result)
 }
 
 // live reports whether s may still be used: it is not closed, and its

@@ -20,6 +20,7 @@ var (
 		"$schema", // editors' JSON schema; wrangler accepts it silently
 		"name", "main", "compatibility_date", "compatibility_flags",
 		"vars", "services", "d1_databases", "triggers",
+		"durable_objects", "migrations", // durable.go
 	}
 	serviceKeys = []string{"binding", "service", "entrypoint", "props", "address"}
 	d1Keys      = []string{"binding", "database_name", "database_id", "migrations_dir", "migrations_table"}
@@ -32,10 +33,10 @@ var (
 	wranglerTopLevelKeys = []string{
 		"account_id", "ai", "alias", "analytics_engine_datasets", "assets", "base_dir",
 		"browser", "build", "cloudchamber", "compliance_region", "containers", "data_blobs",
-		"define", "dev", "dispatch_namespaces", "durable_objects", "env",
+		"define", "dev", "dispatch_namespaces", "env",
 		"find_additional_modules", "first_party_worker", "hyperdrive", "images",
 		"jsx_factory", "jsx_fragment", "keep_names", "keep_vars", "kv_namespaces",
-		"legacy_env", "limits", "logfwdr", "logpush", "migrations", "minify",
+		"legacy_env", "limits", "logfwdr", "logpush", "minify",
 		"mtls_certificates", "no_bundle", "node_compat", "observability",
 		"pages_build_output_dir", "pipelines", "placement", "preserve_file_names",
 		"preview_urls", "python_modules", "queues", "r2_buckets", "ratelimits", "route",
@@ -94,6 +95,15 @@ func (d *decoder) build(root any) (*File, error) {
 		return nil, err
 	}
 	if f.Crons, err = d.triggers(obj); err != nil {
+		return nil, err
+	}
+	if f.DurableObjects, err = d.durableObjects(obj); err != nil {
+		return nil, err
+	}
+	if f.Migrations, err = d.migrations(obj); err != nil {
+		return nil, err
+	}
+	if err := d.checkDurable(f); err != nil {
 		return nil, err
 	}
 	if err := d.uniqueBindings(f); err != nil {
@@ -263,6 +273,11 @@ func (d *decoder) uniqueBindings(f *File) error {
 	}
 	for i, db := range f.D1Databases {
 		if err := check(db.Binding, top.key("d1_databases").item(i).key("binding")); err != nil {
+			return err
+		}
+	}
+	for i, b := range f.DurableObjects {
+		if err := check(b.Name, top.key("durable_objects").key("bindings").item(i).key("name")); err != nil {
 			return err
 		}
 	}

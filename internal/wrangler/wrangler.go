@@ -44,6 +44,9 @@ type File struct {
 	Secrets     map[string]string
 	DevVarsPath string
 
+	DurableObjects []DurableObjectBinding // durable_objects.bindings
+	Migrations     []Migration
+
 	// Warnings lists what was ignored, mostly keys this package does not
 	// know, each naming the file and the key path, in the order of the
 	// file's lines.

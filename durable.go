@@ -1,0 +1,829 @@
+package workers
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"reflect"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/seed-29c11ff2/workers/internal/dostore"
+	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/internal/method"
+	"github.com/seed-29c11ff2/workers/internal/shim"
+)
+
+// DurableObject is the base every Durable Object class embeds, as a Workers
+// class extends DurableObject:
+//
+//	type Counter struct {
+//		workers.DurableObject
+//		n int // in memory: kept across calls until the object is evicted
+//	}
+//
+//	func (c *Counter) Increment(ctx context.Context) (int, error) { ... }
+//
+// Register the class in [Worker.DurableObjects] and reach its objects
+// through a namespace ([Env.DurableObject]). Unlike an [Entrypoint], one
+// instance serves every call to its ID, one call at a time, until it has
+// been idle for a while (see [WithDurableObjectIdleTimeout]); then it is
+// evicted and made afresh on the next call, its storage intact. The
+// runtime fills Env and State before the first call. Nothing of
+// DurableObject itself is callable over RPC, nor are Fetch and Alarm: the
+// runtime calls Alarm(ctx context.Context) error, when the class has it, at
+// the time set with [Storage.SetAlarm].
+//
+// A call chain that comes back to an object it is already in (A calls a
+// worker that calls A) runs at once on the same instance, as a nested call
+// runs in JavaScript while the outer one awaits, instead of waiting for
+// itself. The object recognizes its own call by the context: a method that
+// calls out should take a context.Context and pass it on (as it must for
+// the depth limit to count), and should not hand it to goroutines that
+// outlive the call. A call made with an unrelated context (Background, say)
+// from inside the object's own call waits for that call: a deadlock.
+type DurableObject struct {
+	Env   *Env                // the hosting worker's bindings
+	State *DurableObjectState // Workers' this.ctx: the ID, storage, WaitUntil, BlockConcurrencyWhile
+}
+
+// durableObject is promoted to *T exactly when T embeds one DurableObject
+// unambiguously.
+func (d *DurableObject) durableObject() *DurableObject { return d }
+
+type embedsDurableObject interface{ durableObject() *DurableObject }
+
+var (
+	durableObjectType = reflect.TypeFor[DurableObject]()
+	embedsDurableType = reflect.TypeFor[embedsDurableObject]()
+	alarmType         = reflect.TypeFor[func(context.Context) error]()
+)
+
+// ErrNamespaceNotFound: a Durable Object namespace binding that does not
+// resolve: the Env has no such binding, or the worker it names exports no
+// such class.
+var ErrNamespaceNotFound = errors.New("workers: durable object namespace not found")
+
+// DurableObjectBinding binds a Durable Object namespace into a worker's Env,
+// as a [[durable_objects.bindings]] entry does.
+type DurableObjectBinding struct {
+	Name       string // the name in the worker's Env
+	ClassName  string // the class, a key of the hosting worker's Worker.DurableObjects
+	ScriptName string // the worker that exports the class; "" = this worker
+}
+
+// Durable Object defaults, as Workers behaves.
+const (
+	// DefaultDurableObjectIdleTimeout is how long an object stays in
+	// memory without calls before it is evicted.
+	DefaultDurableObjectIdleTimeout = time.Minute
+	// DefaultAlarmBackoff is the delay before the first retry of a failed
+	// Alarm; each retry waits twice as long as the one before.
+	DefaultAlarmBackoff = 2 * time.Second
+	// AlarmRetries is how many times a failed Alarm is retried, as Workers
+	// retries it.
+	AlarmRetries = 6
+)
+
+// WithDurableObjectIdleTimeout sets how long a Durable Object stays in
+// memory without calls (nor WaitUntil tasks) before it is evicted; its next
+// call makes it afresh. The default is [DefaultDurableObjectIdleTimeout].
+func WithDurableObjectIdleTimeout(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d > 0 {
+			o.doIdle = d
+		}
+	})
+}
+
+// WithAlarmBackoff sets the delay before the first retry of a failed
+// Alarm; later retries double it. The default is [DefaultAlarmBackoff].
+func WithAlarmBackoff(d time.Duration) Option {
+	return optionFunc(func(o *options) {
+		if d > 0 {
+			o.alarmBackoff = d
+		}
+	})
+}
+
+// WithDurableObjectSyncFull makes every commit of Durable Object storage
+// wait for the disk (SQLite's synchronous=FULL), so that it survives a
+// power loss as well as a crash of the process. By default a commit
+// survives a crash of the process (a SIGKILL, a panic) but the last ones
+// may be lost when the machine loses power, which makes a Put several
+// times cheaper.
+func WithDurableObjectSyncFull() Option {
+	return optionFunc(func(o *options) { o.doSyncFull = true })
+}
+
+// doClass is one registered Durable Object class: its constructor, method
+// table and live objects.
+type doClass struct {
+	reg     *Registry
+	worker  string
+	name    string
+	key     [sha256.Size]byte
+	ep      *entrypoint // the class's method table and name in messages, as for an RpcTarget
+	alarm   *method.Method
+	env     *Env
+	dir     string // the class's directory: one <id>.sqlite per object
+	display string
+
+	mu       sync.Mutex
+	actors   map[[idBytes]byte]*actor
+	timers   map[[idBytes]byte]*alarmTimer
+	index    *dostore.Index
+	sweeping bool
+	tick     int64 // counts the sweeper's ticks: the idle clock of the actors
+	closed   bool
+	stop     chan struct{}
+	swept    sync.WaitGroup
+}
+
+// newClass checks the constructor of class and builds its method table.
+func newClass(wk *worker, class string, c Constructor) (*doClass, error) {
+	if class == "" {
+		return nil, fmt.Errorf("%w: a Durable Object class has an empty name", ErrInvalidWorker)
+	}
+	if err := checkDurable(c); err != nil {
+		return nil, fmt.Errorf("durable object class %q: %w", class, err)
+	}
+	ptr := reflect.PointerTo(c.typ)
+	exclude := maps.Clone(excludedFor(c.typ))
+	exclude["Alarm"] = true
+	display := fmt.Sprintf("durable object %q of service %q", class, wk.name)
+	ep := &entrypoint{worker: wk, track: wk.reg.track, name: class, ctor: c, table: method.Build(ptr, exclude), display: display}
+	markPlain(ep.table)
+	if err := attachDispatch(ep); err != nil {
+		return nil, fmt.Errorf("durable object class %q: %w", class, err)
+	}
+	cls := &doClass{
+		reg:     wk.reg,
+		worker:  wk.name,
+		name:    class,
+		key:     namespaceKey(wk.name, class),
+		ep:      ep,
+		display: display,
+		actors:  map[[idBytes]byte]*actor{},
+		timers:  map[[idBytes]byte]*alarmTimer{},
+		stop:    make(chan struct{}),
+	}
+	if m, ok := ptr.MethodByName("Alarm"); ok {
+		if m.Type.NumIn() != 2 || m.Type.In(1) != alarmType.In(0) || m.Type.NumOut() != 1 || m.Type.Out(0) != alarmType.Out(0) {
+			return nil, fmt.Errorf("durable object class %q: %w: type %s: method Alarm%s must be Alarm(ctx context.Context) error",
+				class, ErrInvalidWorker, c.typ, strings.TrimPrefix(m.Type.String(), "func("+ptr.String()))
+		}
+		cls.alarm = &method.Method{Name: "Alarm", Func: m.Func, Type: m.Type, Ctx: true, Error: true}
+	}
+	return cls, nil
+}
+
+// checkDurable reports why c cannot make a Durable Object, naming the type.
+func checkDurable(c Constructor) error {
+	if c.bad != "" {
+		return fmt.Errorf("%w: %s", ErrInvalidWorker, c.bad)
+	}
+	if c.typ == nil || (c.alloc == nil && c.fn == nil) {
+		return fmt.Errorf("%w: empty Constructor: make one with workers.New or workers.NewFunc", ErrInvalidWorker)
+	}
+	if c.typ.Kind() != reflect.Struct {
+		return fmt.Errorf("%w: type %s is not a struct embedding workers.DurableObject", ErrInvalidWorker, c.typ)
+	}
+	if !reflect.PointerTo(c.typ).Implements(embedsDurableType) {
+		return fmt.Errorf("%w: type %s does not embed workers.DurableObject", ErrInvalidWorker, c.typ)
+	}
+	if _, viaPointer, ok := findEmbedded(c.typ, durableObjectType); !ok || viaPointer {
+		return fmt.Errorf("%w: type %s embeds *workers.DurableObject; embed workers.DurableObject by value so each object gets its own", ErrInvalidWorker, c.typ)
+	}
+	if _, _, ok := findEmbedded(c.typ, entrypointType); ok {
+		return fmt.Errorf("%w: type %s embeds both workers.DurableObject and workers.Entrypoint; a Durable Object class embeds only workers.DurableObject", ErrInvalidWorker, c.typ)
+	}
+	return nil
+}
+
+// findEmbedded looks for an embedded target breadth first, as Go's
+// promotion rules do (findEntrypoint's search, for any target type).
+func findEmbedded(t, target reflect.Type) (offset uintptr, viaPointer, ok bool) {
+	type node struct {
+		t   reflect.Type
+		ptr bool
+		off uintptr
+	}
+	level := []node{{t: t}}
+	seen := map[reflect.Type]bool{}
+	for len(level) > 0 {
+		var next []node
+		for _, n := range level {
+			if seen[n.t] {
+				continue
+			}
+			seen[n.t] = true
+			for i := range n.t.NumField() {
+				f := n.t.Field(i)
+				if !f.Anonymous {
+					continue
+				}
+				ft, ptr := f.Type, n.ptr
+				if ft.Kind() == reflect.Pointer {
+					ft, ptr = ft.Elem(), true
+				}
+				if ft == target {
+					return n.off + f.Offset, ptr, true
+				}
+				if ft.Kind() == reflect.Struct {
+					next = append(next, node{t: ft, ptr: ptr, off: n.off + f.Offset})
+				}
+			}
+		}
+		level = next
+	}
+	return 0, false, false
+}
+
+// newClasses checks and builds the classes of w.
+func newClasses(wk *worker, w *Worker) (map[string]*doClass, error) {
+	if len(w.DurableObjects) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]*doClass, len(w.DurableObjects))
+	for _, name := range sortedKeys(w.DurableObjects) {
+		cls, err := newClass(wk, name, w.DurableObjects[name])
+		if err != nil {
+			return nil, err
+		}
+		out[name] = cls
+	}
+	return out, nil
+}
+
+// startClasses gives the classes of a registered worker their Env and
+// directory and schedules the alarms their objects had set, before a
+// restart too. It is called once the worker is registered.
+func (r *Registry) startClasses(wk *worker, stateDir string) {
+	if len(wk.classes) == 0 {
+		return
+	}
+	if stateDir == "" {
+		stateDir = r.opts.stateDir
+	}
+	if stateDir == "" {
+		stateDir = filepath.Join(".wrangler", "state")
+	}
+	for _, name := range sortedKeys(wk.classes) {
+		cls := wk.classes[name]
+		cls.env = wk.env
+		cls.dir = filepath.Join(stateDir, "do", unsafeName.ReplaceAllString(wk.name+"-"+name, "_"))
+		r.mu.Lock()
+		r.closers = append(r.closers, cls)
+		r.mu.Unlock()
+		if cls.alarm != nil {
+			cls.loadAlarms()
+		}
+	}
+}
+
+func (c *doClass) idleTimeout() time.Duration {
+	if d := c.reg.opts.doIdle; d > 0 {
+		return d
+	}
+	return DefaultDurableObjectIdleTimeout
+}
+
+func (c *doClass) storeOptions() dostore.Options {
+	return dostore.Options{SyncFull: c.reg.opts.doSyncFull}
+}
+
+// Close stops the class's alarms and closes its objects' files. The
+// registry calls it once its calls have drained.
+func (c *doClass) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	close(c.stop)
+	for _, t := range c.timers {
+		t.timer.Stop()
+	}
+	c.timers = nil
+	actors := c.actors
+	c.actors = map[[idBytes]byte]*actor{}
+	index := c.index
+	c.index = nil
+	c.mu.Unlock()
+	c.swept.Wait()
+	var errs []error
+	for _, a := range actors {
+		errs = append(errs, a.storage.close())
+	}
+	if index != nil {
+		errs = append(errs, index.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// actor is the live object of one ID: its instance, made on its first
+// call, and the turn that lets one call run at a time.
+type actor struct {
+	cls     *doClass
+	id      DurableObjectID
+	turn    gate // held while a call runs
+	state   DurableObjectState
+	storage Storage
+	inst    any         // the *T; nil until made
+	broken  atomic.Bool // BlockConcurrencyWhile failed: reset the object after this call
+
+	// Guarded by cls.mu.
+	users int         // calls running or waiting, WaitUntil tasks
+	last  int64       // the sweeper's tick when users last fell to 0
+	dead  atomic.Bool // evicted or reset: no longer in cls.actors (stored under cls.mu)
+}
+
+// hold finds or makes the actor of id and counts a user of it.
+func (c *doClass) hold(id DurableObjectID) (*actor, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, newError(ErrClosed, "%s: the registry is closed", c.display)
+	}
+	a := c.actors[id.raw]
+	if a == nil {
+		a = &actor{cls: c, id: id}
+		a.state = DurableObjectState{a: a}
+		a.storage = Storage{a: a}
+		c.actors[id.raw] = a
+		if !c.sweeping {
+			c.sweeping = true
+			c.swept.Add(1)
+			go c.sweep()
+		}
+	}
+	a.users++
+	return a, nil
+}
+
+// holdLive counts a user of a, unless it is dead.
+func (c *doClass) holdLive(a *actor) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if a.dead.Load() || c.closed {
+		return false
+	}
+	a.users++
+	return true
+}
+
+// release ends a use of a. The last user of a dead actor closes its file.
+func (c *doClass) release(a *actor) {
+	c.mu.Lock()
+	a.users--
+	closeNow := a.users == 0 && a.dead.Load()
+	if a.users == 0 {
+		a.last = c.tick
+	}
+	c.mu.Unlock()
+	if closeNow {
+		c.closeStorage(a)
+	}
+}
+
+// reset drops a from the live objects: its next call makes a new one.
+func (c *doClass) reset(a *actor) {
+	c.mu.Lock()
+	if !a.dead.Load() {
+		a.dead.Store(true)
+		if c.actors[a.id.raw] == a {
+			delete(c.actors, a.id.raw)
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *doClass) closeStorage(a *actor) {
+	if err := a.storage.close(); err != nil {
+		c.reg.logger().Error("workers: durable object storage did not close", "object", c.display, "id", a.id.String(), "error", err)
+	}
+}
+
+// sweep evicts the objects that have been idle for the idle timeout. It
+// runs while the class has live objects.
+func (c *doClass) sweep() {
+	defer c.swept.Done()
+	idle := c.idleTimeout()
+	every := max(idle/4, time.Millisecond)
+	ticks := int64((idle + every - 1) / every) // idle, in ticks
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		var evicted []*actor
+		c.mu.Lock()
+		c.tick++
+		for k, a := range c.actors {
+			if a.users == 0 && c.tick-a.last > ticks {
+				a.dead.Store(true)
+				delete(c.actors, k)
+				evicted = append(evicted, a)
+			}
+		}
+		done := len(c.actors) == 0
+		if done {
+			c.sweeping = false
+		}
+		c.mu.Unlock()
+		for _, a := range evicted {
+			c.closeStorage(a)
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// turn marks a call in progress on an object in the contexts of that call,
+// so that a call chain that comes back to the object runs instead of
+// waiting for itself.
+type turn struct {
+	a      *actor
+	parent *turn
+	done   atomic.Bool
+}
+
+type turnKey struct{}
+
+// holds reports whether t, or a call it runs inside, is a call still in
+// progress on a.
+func (t *turn) holds(a *actor) bool {
+	for ; t != nil; t = t.parent {
+		if t.a == a && !t.done.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+func turnOf(ctx context.Context) *turn {
+	if isRoot(ctx) {
+		return nil
+	}
+	t, _ := ctx.Value(turnKey{}).(*turn)
+	return t
+}
+
+// turnCtx carries a call's turn in its context.
+type turnCtx struct {
+	context.Context
+	t turn
+}
+
+func (c *turnCtx) Value(key any) any {
+	if _, ok := key.(turnKey); ok {
+		return &c.t
+	}
+	return c.Context.Value(key)
+}
+
+// callCtx is the Ctx of one call on a Durable Object, with its turn: one
+// allocation for both.
+type callCtx struct {
+	c  Ctx // first, as a Ctx must be
+	tc turnCtx
+}
+
+// method finds an RPC method of the class, or says precisely why there is
+// none.
+func (c *doClass) method(name string) (*method.Method, error) {
+	if m := c.ep.table.Methods[name]; m != nil && m.Problem == "" {
+		return m, nil
+	}
+	switch name {
+	case "Fetch":
+		return nil, newError(ErrReservedMethod, "%s: 'Fetch' is a reserved method and cannot be called over RPC", c.display)
+	case "Alarm":
+		return nil, newError(ErrReservedMethod, "%s: 'Alarm' is a reserved method and cannot be called over RPC; the runtime calls it when the alarm set with Storage.SetAlarm is due", c.display)
+	}
+	return c.ep.method(name)
+}
+
+// call runs method on the object id with every rule of a binding call, as
+// a call on an RpcTarget does, except that it waits for the object's turn.
+func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args []any, result reflect.Type) (out any, err error) {
+	ep := c.ep
+	m := t.m.Load()
+	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
+		if m, err = c.method(name); err != nil {
+			return nil, err
+		}
+		if err := checkResult(ep, m, result); err != nil {
+			return nil, err
+		}
+		t.m.Store(m)
+	}
+	var in shim.Args
+	var rin []reflect.Value
+	var sc *link.Scope
+	switch {
+	case m.Fast == nil:
+		rin, sc, err = ep.reflectArguments(m, args)
+	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
+		in = shim.Two(args) // the common call: nothing to convert or copy
+	default:
+		in, sc, err = ep.arguments(m, args)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sc != nil {
+		defer sc.End() // after the method returns, not before
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	var inv link.Invocation
+	if err := c.reg.open(ctx, nil, ep, name, &inv); err != nil {
+		return nil, err
+	}
+	var cc *callCtx // what a method with a context parameter and its nested calls see
+	if m.Ctx || m.Fast == nil {
+		cc = &callCtx{c: Ctx{inv: inv}}
+	}
+	var cx *Ctx
+	if cc != nil {
+		cx = &cc.c
+	}
+	defer ep.finishTarget(cx, &inv, name, &err)
+	parent := turnOf(ctx)
+	a, own, err := c.enter(ctx, t, parent, name)
+	if err != nil {
+		return nil, err
+	}
+	defer c.exit(a, own)
+	if cc != nil {
+		// Only a method with a context can pass the call's turn on.
+		cc.tc = turnCtx{Context: cc.c.inv.Parent, t: turn{a: a, parent: parent}}
+		cc.c.inv.Parent = &cc.tc
+		defer cc.tc.t.done.Store(true)
+	}
+	if a.inst == nil {
+		if err := a.build(); err != nil {
+			return nil, err
+		}
+	}
+	if m.Fast == nil {
+		return ep.callReflect(ctx, cx, m, a.inst, rin)
+	}
+	res, err := m.Fast(a.inst, cx, in)
+	if err != nil || m.Result == nil {
+		return nil, err
+	}
+	return ep.result(ctx, m, res)
+}
+
+// enter finds the object of id and takes its turn; own is false when ctx
+// is a call on it in progress already (parent holds it), which runs
+// without waiting.
+func (c *doClass) enter(ctx context.Context, t *durableTarget, parent *turn, what string) (a *actor, own bool, err error) {
+	for {
+		if a = t.last.Load(); a == nil || !c.holdLive(a) {
+			if a, err = c.hold(t.id); err != nil {
+				return nil, false, err
+			}
+			t.last.Store(a)
+		}
+		if parent.holds(a) {
+			return a, false, nil
+		}
+		if err := a.wait(ctx, what); err != nil {
+			c.release(a)
+			return nil, false, err
+		}
+		if !a.dead.Load() {
+			return a, true, nil
+		}
+		a.turn.release() // reset while we waited: try the new one
+		c.release(a)
+	}
+}
+
+// exit ends what enter began.
+func (c *doClass) exit(a *actor, own bool) {
+	if own {
+		a.leave()
+	}
+	c.release(a)
+}
+
+// wait takes the object's turn, or gives up when ctx ends or the registry
+// stops waiting for calls.
+func (a *actor) wait(ctx context.Context, what string) error {
+	switch a.turn.acquire(ctx, a.cls.reg.drain) {
+	case nil:
+		return nil
+	case a.cls.reg.drain:
+		return newError(ErrClosed, "%s method %q: the registry closed while the call waited for the object", a.cls.display, what)
+	}
+	return &callError{kind: ctx.Err(), msg: fmt.Sprintf("workers: %s method %q: %v while waiting for the object's other calls", a.cls.display, what, ctx.Err())}
+}
+
+// gate lets one holder in at a time, the others in turn as they came; a
+// waiter may give up. It costs an uncontended call two mutex operations,
+// where a channel's would take the runtime's lock twice.
+type gate struct {
+	mu   sync.Mutex
+	held bool
+	q    []chan struct{} // waiters, first come first
+}
+
+// acquire takes the gate, or returns the first of ctx and stop to end
+// before it could.
+func (g *gate) acquire(ctx, stop context.Context) context.Context {
+	g.mu.Lock()
+	if !g.held {
+		g.held = true
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	g.q = append(g.q, ch)
+	g.mu.Unlock()
+	var gaveUp context.Context
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		gaveUp = ctx
+	case <-stop.Done():
+		gaveUp = stop
+	}
+	g.mu.Lock()
+	for i, w := range g.q {
+		if w == ch {
+			g.q = append(g.q[:i], g.q[i+1:]...)
+			g.mu.Unlock()
+			return gaveUp
+		}
+	}
+	g.mu.Unlock()
+	g.release() // handed over meanwhile: pass it on
+	return gaveUp
+}
+
+// release hands the gate to the first waiter, or opens it.
+func (g *gate) release() {
+	g.mu.Lock()
+	if len(g.q) == 0 {
+		g.held = false
+		g.mu.Unlock()
+		return
+	}
+	ch := g.q[0]
+	g.q = g.q[1:]
+	g.mu.Unlock()
+	close(ch)
+}
+
+// leave gives the turn back, resetting the object first when a
+// BlockConcurrencyWhile of this call failed.
+func (a *actor) leave() {
+	if a.broken.Load() {
+		a.cls.reset(a)
+	}
+	a.turn.release()
+}
+
+// build makes the object's instance, with Env and State filled. It may run
+// user code (a NewFunc constructor): call it where panics are recovered.
+func (a *actor) build() error {
+	c := a.cls
+	ctor := c.ep.ctor
+	var p any
+	if ctor.fn != nil {
+		if p = ctor.fn(); p == nil {
+			return fmt.Errorf("workers: %s: the constructor of %s returned nil", c.display, ctor.typ)
+		}
+	} else {
+		p = reflect.New(ctor.typ).Interface()
+	}
+	base := p.(embedsDurableObject).durableObject()
+	base.Env, base.State = c.env, &a.state
+	a.inst = p
+	return nil
+}
+
+// DurableObjectState is a Durable Object's own context, Workers'
+// DurableObjectState (this.ctx): its ID, its storage, and the means to run
+// work beside its calls.
+type DurableObjectState struct {
+	a *actor
+}
+
+// ID returns the object's ID.
+func (s *DurableObjectState) ID() DurableObjectID {
+	if s == nil || s.a == nil {
+		return DurableObjectID{}
+	}
+	return s.a.id
+}
+
+// Storage returns the object's storage.
+func (s *DurableObjectState) Storage() *Storage {
+	if s == nil || s.a == nil {
+		return &Storage{}
+	}
+	return &s.a.storage
+}
+
+// WaitUntil runs task in the background, starting now, as Workers'
+// ctx.waitUntil: the call that started it returns without waiting, the
+// object is not evicted while the task runs, and [Registry.Close] waits for
+// it. The task runs beside the object's calls, not inside one: guard what
+// it shares with them, or call the object through its namespace (such a
+// call waits for its turn). Its context is canceled when the wait of Close
+// runs out. A task's error or panic is logged (see [WithLogger]).
+func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
+	if task == nil {
+		return
+	}
+	if s == nil || s.a == nil {
+		go runTask(context.Background(), nil, "", task)
+		return
+	}
+	a := s.a
+	c, r := a.cls, a.cls.reg
+	if !r.track.addTask() {
+		r.logger().Error("workers: WaitUntil after Close; task not started", "object", c.display)
+		return
+	}
+	live := c.holdLive(a)
+	ctx, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(r.drain, cancel)
+	go func() {
+		defer r.track.done()
+		defer cancel()
+		defer stop()
+		if live {
+			defer c.release(a)
+		}
+		runTask(ctx, r, c.display, task)
+	}()
+}
+
+// BlockConcurrencyWhile runs fn while no call of the object runs, as
+// Workers' blockConcurrencyWhile: calls that arrive meanwhile wait until it
+// returns. Within a call of the object (ctx is the call's context) fn runs
+// at once, the call holding the object already; from a WaitUntil task or
+// another goroutine it waits for the running call first. If fn fails or
+// panics, the error (a panic as *[PanicError]) is returned and the object
+// is reset, as Workers resets it: its next call makes a new instance.
+func (s *DurableObjectState) BlockConcurrencyWhile(ctx context.Context, fn func(context.Context) error) error {
+	if s == nil || s.a == nil || fn == nil {
+		return errors.New("workers: BlockConcurrencyWhile: not a live Durable Object, or nil fn")
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	a := s.a
+	c := a.cls
+	if parent := turnOf(ctx); parent.holds(a) {
+		err := a.block(ctx, fn)
+		if err != nil {
+			a.broken.Store(true)
+		}
+		return err
+	}
+	if !c.holdLive(a) {
+		return newError(ErrDisposed, "%s: BlockConcurrencyWhile: the object was evicted or reset", c.display)
+	}
+	defer c.release(a)
+	if err := a.wait(ctx, "BlockConcurrencyWhile"); err != nil {
+		return err
+	}
+	tc := &turnCtx{Context: ctx, t: turn{a: a, parent: turnOf(ctx)}}
+	err := a.block(tc, fn)
+	tc.t.done.Store(true)
+	if err != nil {
+		a.broken.Store(true)
+	}
+	a.leave()
+	return err
+}
+
+func (a *actor) block(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack(), where: a.cls.display + " BlockConcurrencyWhile"}
+		}
+	}()
+	return fn(ctx)
+}
