@@ -3,6 +3,7 @@ package remote_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -111,4 +112,35 @@ func TestFetchNoHandler(t *testing.T) {
 	assert.True(t, isUnavailable(err), "%v", err)
 	_, err = caller.Bind(workers.Service{Service: "calc"}).Call(context.Background(), "Add", 1, 2)
 	assert.True(t, isUnavailable(err), "%v", err)
+}
+
+// Leaky is a worker whose Fetch fails with a secret in its error.
+type Leaky struct{ workers.Entrypoint }
+
+var errLeak = errors.New("db password=hunter2 rejected")
+
+func (w *Leaky) Fetch(*http.Request) (*http.Response, error) { return nil, errLeak }
+
+// A worker's failing Fetch reaches the calling Transport as the same error,
+// and a plain HTTP client (allowed to call, but not a Transport) is shown
+// no error text (#12).
+func TestFetchErrorTextOnlyForTheTransport(t *testing.T) {
+	srv := newRegistry(t)
+	require.NoError(t, srv.Register("leaky", workers.Worker{Default: workers.New[Leaky]()}))
+	base := serve(t, srv, remote.AllowToken("peer-token", remote.Allow{Service: "*", Entrypoint: "*"}),
+		remote.WithErrors(remote.Sentinel("leak", errLeak)))
+	caller := dial(t, base, []string{"leaky"}, remote.WithBearerToken("peer-token"), remote.WithErrors(remote.Sentinel("leak", errLeak)))
+	_, err := caller.Bind(workers.Service{Service: "leaky"}).Fetch(httptest.NewRequest(http.MethodGet, "http://leaky/", nil))
+	assert.ErrorIs(t, err, errLeak, "the Transport's caller gets the error itself")
+
+	req, err := http.NewRequest(http.MethodGet, base+remote.FetchPath, nil)
+	require.NoError(t, err)
+	req.Header.Set("Workers-Remote-Authorization", "Bearer peer-token")
+	req.Header.Set("Workers-Remote-Service", "leaky")
+	req.Header.Set("Workers-Remote-Url", "http://leaky/")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	text := body(t, resp)
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, text)
+	assert.NotContains(t, text, "hunter2")
 }

@@ -587,8 +587,12 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 }
 
 // writeFetchError answers a Fetch the runtime could not serve, with the
-// error in a header for the Transport and as text for anyone else. The
-// request body may be unread: it is not waited for.
+// error in a header for the Transport, which gives the caller the same
+// error as in-process (an authenticated peer, as an RPC caller gets the
+// callee's error). The body, for anyone else, names only the failure's
+// kind when the worker failed, so a plain HTTP client is never shown a
+// worker's error text. The request body may be unread: it is not waited
+// for.
 func (h *handler) writeFetchError(w http.ResponseWriter, r *http.Request, err error) {
 	closeUnread(w, r)
 	we, code := toWire(err, h.cfg.errors)
@@ -600,7 +604,12 @@ func (h *handler) writeFetchError(w http.ResponseWriter, r *http.Request, err er
 	if code == connect.CodeUnauthenticated {
 		hdr.Set("WWW-Authenticate", `Bearer realm="workers"`)
 	}
-	http.Error(w, we.Message, httpStatus(code))
+	status := httpStatus(code)
+	text := we.Message
+	if status >= 500 {
+		text = "internal error"
+	}
+	http.Error(w, text, status)
 }
 
 // describeMethod describes the RPC method name of the entrypoint b targets, with
