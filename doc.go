@@ -61,8 +61,12 @@
 //     [ErrInvalidArgument], naming the argument and both types.
 //   - Arguments, results and props cross by copy (Workers' structured
 //     clone): neither side can change the other's data. Funcs, Bindings and
-//     contexts cross by reference; channels cannot cross. Unexported struct
-//     fields are copied shallowly.
+//     contexts cross by reference; channels cannot cross, nor can a struct
+//     whose unexported fields hold data, unless it marshals itself (as
+//     time.Time does).
+//   - A value of a type that embeds [RpcTarget], anywhere in an argument or
+//     result, crosses as a *[Stub] whose calls run on that one object; see
+//     below.
 //   - Errors a method returns reach the caller with their identity, so
 //     [errors.Is] and [errors.As] work (better than Workers, which keeps only
 //     name and message). A panic is recovered into a *[PanicError].
@@ -77,6 +81,26 @@
 //     new calls ([ErrClosed]) and waits for calls and tasks in flight, as
 //     long as its ctx allows; then it cancels the tasks' contexts, and a
 //     later Close waits again.
+//
+// # Objects by reference
+//
+// Workers RPC passes RpcTarget objects and other stubs by reference, and
+// so does this package. A method that returns a *Counter, where Counter
+// embeds [RpcTarget], gives its caller a *[Stub]; calls through it run on
+// that Counter, with every rule of a binding call. [Caller] is what [Call]
+// takes: a *Binding or a *Stub.
+//
+//	counter, err := workers.Call[*workers.Stub](ctx, b, "MakeCounter", 12)
+//	defer counter.Close()
+//	n, err := workers.Call[int](ctx, counter, "Increment", 3)
+//
+// [Stub.Close] releases a reference and [Stub.Dup] makes another; after the
+// last one, the target's Dispose method runs, and calls fail with
+// [ErrDisposed]. References are released automatically as in Workers: those
+// a method receives as arguments when it returns, those an invocation
+// receives as results when it ends, and all at [Registry.Close]. [Pipe]
+// calls a method on a result that may not exist yet, and [Await] gives that
+// result.
 //
 // # Durable Objects
 //
