@@ -17,7 +17,6 @@ import (
 	"github.com/seed-29c11ff2/workers/internal/dostore"
 	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/method"
-	"github.com/seed-29c11ff2/workers/internal/shim"
 )
 
 // DurableObject is the base every Durable Object class embeds, as a Workers
@@ -208,7 +207,8 @@ func checkDurable(c Constructor) error {
 }
 
 // findEmbedded looks for an embedded target breadth first, as Go's
-// promotion rules do (findEntrypoint's search, for any target type).
+// promotion rules do, and says where it lies and whether it is reached
+// through a pointer. Entrypoint and DurableObject are found with it.
 func findEmbedded(t, target reflect.Type) (offset uintptr, viaPointer, ok bool) {
 	type node struct {
 		t   reflect.Type
@@ -520,27 +520,7 @@ func (c *doClass) method(name string) (*method.Method, error) {
 // a call on an RpcTarget does, except that it waits for the object's turn.
 func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args []any, result reflect.Type) (out any, err error) {
 	ep := c.ep
-	m := t.m.Load()
-	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
-		if m, err = c.method(name); err != nil {
-			return nil, err
-		}
-		if err := checkResult(ep, m, result); err != nil {
-			return nil, err
-		}
-		t.m.Store(m)
-	}
-	var in shim.Args
-	var rin []reflect.Value
-	var sc *link.Scope
-	switch {
-	case m.Fast == nil:
-		rin, sc, err = ep.reflectArguments(m, args)
-	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
-		in = shim.Two(args) // the common call: nothing to convert or copy
-	default:
-		in, sc, err = ep.arguments(m, args)
-	}
+	m, in, rin, sc, err := ep.prepare(&t.m, c.method, name, args, result)
 	if err != nil {
 		return nil, err
 	}

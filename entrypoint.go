@@ -132,37 +132,6 @@ func (c Constructor) check() error {
 // findEntrypoint looks for the embedded Entrypoint breadth first, as Go's
 // promotion rules do, and says whether it is reached through a pointer.
 func findEntrypoint(t reflect.Type) (viaPointer, ok bool) {
-	type node struct {
-		t   reflect.Type
-		ptr bool
-	}
-	level := []node{{t: t}}
-	seen := map[reflect.Type]bool{}
-	for len(level) > 0 {
-		var next []node
-		for _, n := range level {
-			if seen[n.t] {
-				continue
-			}
-			seen[n.t] = true
-			for i := range n.t.NumField() {
-				f := n.t.Field(i)
-				if !f.Anonymous {
-					continue
-				}
-				ft, ptr := f.Type, n.ptr
-				if ft.Kind() == reflect.Pointer {
-					ft, ptr = ft.Elem(), true
-				}
-				if ft == entrypointType {
-					return ptr, true
-				}
-				if ft.Kind() == reflect.Struct {
-					next = append(next, node{t: ft, ptr: ptr})
-				}
-			}
-		}
-		level = next
-	}
-	return false, false
+	_, viaPointer, ok = findEmbedded(t, entrypointType)
+	return viaPointer, ok
 }

@@ -186,32 +186,12 @@ func (t *localTarget) call(ctx context.Context, name string, args []any, result 
 	if t.class.stale != nil {
 		return nil, t.class.stale
 	}
-	m := t.last.Load()
-	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
-		if m, err = ep.method(name); err != nil {
-			return nil, err
-		}
-		if err := checkResult(ep, m, result); err != nil {
-			return nil, err
-		}
-		t.last.Store(m)
-	}
-	var in shim.Args
-	var rin []reflect.Value
-	var sc *link.Scope
-	switch {
-	case m.Fast == nil:
-		rin, sc, err = ep.reflectArguments(m, args)
-	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
-		in = shim.Two(args)
-	default:
-		in, sc, err = ep.arguments(m, args)
-	}
+	m, in, rin, sc, err := ep.prepare(&t.last, ep.method, name, args, result)
 	if err != nil {
 		return nil, err
 	}
 	if sc != nil {
-		defer sc.End()
+		defer sc.End() // after the method returns, not before
 	}
 	var inv link.Invocation
 	if err := t.reg.open(ctx, nil, ep, name, &inv); err != nil {
@@ -245,6 +225,34 @@ func (r *Registry) releaseExports() {
 	for _, ref := range refs {
 		ref.revoke()
 	}
+}
+
+// prepare finds method name for a call on one object (an RpcTarget, a
+// Durable Object), through last, the method called last, or lookup;
+// refuses a result type that can never be; and prepares args: as they are
+// for the common call, for m.Fast in in, or for reflection in rin. The
+// references it makes for the callee are in sc, to release when the method
+// returns.
+func (ep *entrypoint) prepare(last *atomic.Pointer[method.Method], lookup func(string) (*method.Method, error), name string, args []any, result reflect.Type) (m *method.Method, in shim.Args, rin []reflect.Value, sc *link.Scope, err error) {
+	m = last.Load()
+	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
+		if m, err = lookup(name); err != nil {
+			return nil, in, nil, nil, err
+		}
+		if err := checkResult(ep, m, result); err != nil {
+			return nil, in, nil, nil, err
+		}
+		last.Store(m)
+	}
+	switch {
+	case m.Fast == nil:
+		rin, sc, err = ep.reflectArguments(m, args)
+	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
+		in = shim.Two(args) // the common call: nothing to convert or copy
+	default:
+		in, sc, err = ep.arguments(m, args)
+	}
+	return m, in, rin, sc, err
 }
 
 // finishTarget closes a call on a target, turning a panic of the method
