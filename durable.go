@@ -197,23 +197,22 @@ func checkDurable(c Constructor) error {
 	if !reflect.PointerTo(c.typ).Implements(embedsDurableType) {
 		return fmt.Errorf("%w: type %s does not embed workers.DurableObject", ErrInvalidWorker, c.typ)
 	}
-	if _, viaPointer, ok := findEmbedded(c.typ, durableObjectType); !ok || viaPointer {
+	if viaPointer, ok := findEmbedded(c.typ, durableObjectType); !ok || viaPointer {
 		return fmt.Errorf("%w: type %s embeds *workers.DurableObject; embed workers.DurableObject by value so each object gets its own", ErrInvalidWorker, c.typ)
 	}
-	if _, _, ok := findEmbedded(c.typ, entrypointType); ok {
+	if _, ok := findEmbedded(c.typ, entrypointType); ok {
 		return fmt.Errorf("%w: type %s embeds both workers.DurableObject and workers.Entrypoint; a Durable Object class embeds only workers.DurableObject", ErrInvalidWorker, c.typ)
 	}
 	return nil
 }
 
 // findEmbedded looks for an embedded target breadth first, as Go's
-// promotion rules do, and says where it lies and whether it is reached
-// through a pointer. Entrypoint and DurableObject are found with it.
-func findEmbedded(t, target reflect.Type) (offset uintptr, viaPointer, ok bool) {
+// promotion rules do, and says whether it is reached through a
+// pointer. Entrypoint and DurableObject are found with it.
+func findEmbedded(t, target reflect.Type) (viaPointer, ok bool) {
 	type node struct {
 		t   reflect.Type
 		ptr bool
-		off uintptr
 	}
 	level := []node{{t: t}}
 	seen := map[reflect.Type]bool{}
@@ -234,16 +233,16 @@ func findEmbedded(t, target reflect.Type) (offset uintptr, viaPointer, ok bool) 
 					ft, ptr = ft.Elem(), true
 				}
 				if ft == target {
-					return n.off + f.Offset, ptr, true
+					return ptr, true
 				}
 				if ft.Kind() == reflect.Struct {
-					next = append(next, node{t: ft, ptr: ptr, off: n.off + f.Offset})
+					next = append(next, node{t: ft, ptr: ptr})
 				}
 			}
 		}
 		level = next
 	}
-	return 0, false, false
+	return false, false
 }
 
 // newClasses checks and builds the classes of w.

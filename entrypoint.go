@@ -132,6 +132,5 @@ func (c Constructor) check() error {
 // findEntrypoint looks for the embedded Entrypoint breadth first, as Go's
 // promotion rules do, and says whether it is reached through a pointer.
 func findEntrypoint(t reflect.Type) (viaPointer, ok bool) {
-	_, viaPointer, ok = findEmbedded(t, entrypointType)
-	return viaPointer, ok
+	return findEmbedded(t, entrypointType)
 }
