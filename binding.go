@@ -84,6 +84,14 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 	if err != nil {
 		return nil, err
 	}
+	if ep.worker.chain != nil {
+		return b.intercept(ctx, ep, name, args, result)
+	}
+	return b.callResolved(ctx, ep, name, args, result)
+}
+
+// callResolved is call once b has resolved to ep, past any interceptors.
+func (b *Binding) callResolved(ctx context.Context, ep *entrypoint, name string, args []any, result reflect.Type) (any, error) {
 	if ep.worker.remote != nil {
 		// A copy, so that args stays on the caller's stack on the local path.
 		return b.reg.callRemote(ctx, b, ep, name, append([]any(nil), args...), result)
@@ -95,7 +103,10 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 	if err := checkResult(ep, m, result); err != nil {
 		return nil, err
 	}
-	b.last.Store(m)
+	if ep.worker.chain == nil {
+		// Remembered only where no interceptor must see the call.
+		b.last.Store(m)
+	}
 	return b.reg.invoke(ctx, b, ep, m, args)
 }
 

@@ -35,6 +35,14 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ep.worker.chain != nil {
+		return b.interceptFetch(req, ep)
+	}
+	return b.fetchResolved(req, ep)
+}
+
+// fetchResolved is Fetch once b has resolved to ep, past any interceptors.
+func (b *Binding) fetchResolved(req *http.Request, ep *entrypoint) (*http.Response, error) {
 	r := b.reg
 	if ep.worker.remote != nil {
 		c, _, err := r.begin(req.Context(), b, ep, "")

@@ -84,7 +84,9 @@ func attachDispatch(ep *entrypoint) error {
 // (worker is a nil *T) through b. See codegen.Begin.
 func beginGenerated(ctx context.Context, b *Binding, method string, worker any) (link.Invocation, *Env, int, error) {
 	ep, err := b.resolve()
-	if err != nil || !ep.runs(worker) {
+	if err != nil || !ep.runs(worker) || ep.worker.chain != nil {
+		// By name, through workers.Call, which reports the error or runs
+		// the interceptors.
 		return link.Invocation{}, nil, link.Remote, nil
 	}
 	if ep.ctor.alloc == nil {
@@ -114,7 +116,7 @@ func endGenerated(inv link.Invocation, method string, panicked any) error {
 // and of the type worker names. See codegen.Invoke.
 func constructGenerated(ctx context.Context, b *Binding, method string, worker any) (inst any, c *Ctx, local bool, err error) {
 	ep, err := b.resolve()
-	if err != nil || !ep.runs(worker) {
+	if err != nil || !ep.runs(worker) || ep.worker.chain != nil {
 		return nil, nil, false, nil
 	}
 	c, inst, err = b.reg.begin(ctx, b, ep, method)

@@ -24,6 +24,8 @@ type options struct {
 	doIdle        time.Duration // Durable Objects: see durable.go
 	alarmBackoff  time.Duration
 	doSyncFull    bool
+
+	interceptors []Interceptor
 }
 
 type optionFunc func(*options)

@@ -36,6 +36,10 @@ type Worker struct {
 	// as [[durable_objects.bindings]] entries do.
 	DurableObjectBindings []DurableObjectBinding
 
+	// Interceptors wrap the calls and fetches this worker serves, inside
+	// the registry's own (see [WithInterceptors]).
+	Interceptors []Interceptor
+
 	stateDir string // where RegisterConfig keeps the worker's state
 }
 
@@ -70,6 +74,8 @@ type Registry struct {
 	targetEPs map[*targetClass]*entrypoint // what calls on targets of each type count and are named by
 
 	crons crons // running cron triggers
+
+	targetChain *chain // the interceptors of calls through stubs; nil when none
 }
 
 type worker struct {
@@ -81,6 +87,7 @@ type worker struct {
 	remote   transport.Transport // set for a worker that runs elsewhere
 	reg      *Registry
 	classes  map[string]*doClass // Durable Object classes, by class name
+	chain    *chain              // its interceptors; nil when it has none
 }
 
 // entrypoint is one registered constructor with its method table, built once.
@@ -116,6 +123,7 @@ func NewRegistry(opts ...Option) *Registry {
 		}
 	}
 	r.drain, r.stop = context.WithCancelCause(context.Background())
+	r.targetChain = newChain(r.opts.interceptors)
 	return r
 }
 
@@ -139,7 +147,8 @@ func (r *Registry) Register(name string, w Worker) error {
 	if r.track.closed() {
 		return fmt.Errorf("register worker %q: %w", name, ErrClosed)
 	}
-	wk := &worker{name: name, reg: r, named: make(map[string]*entrypoint, len(w.Entrypoints))}
+	wk := &worker{name: name, reg: r, named: make(map[string]*entrypoint, len(w.Entrypoints)),
+		chain: newChain(r.opts.interceptors, w.Interceptors)}
 	if !w.Default.IsZero() {
 		ep, err := newEntrypoint(wk, "", w.Default)
 		if err != nil {

@@ -181,7 +181,15 @@ func (t *localTarget) release() {
 
 // call runs a method on the target with every rule of a binding call,
 // except that it runs on this one object instead of a fresh instance.
-func (t *localTarget) call(ctx context.Context, name string, args []any, result reflect.Type) (out any, err error) {
+func (t *localTarget) call(ctx context.Context, name string, args []any, result reflect.Type) (any, error) {
+	if t.reg.targetChain != nil {
+		return t.intercept(ctx, name, args, result)
+	}
+	return t.invoke(ctx, name, args, result)
+}
+
+// invoke is call past any interceptors.
+func (t *localTarget) invoke(ctx context.Context, name string, args []any, result reflect.Type) (out any, err error) {
 	ep := t.ep
 	if t.class.stale != nil {
 		return nil, t.class.stale

@@ -24,7 +24,7 @@ func (r *Registry) RegisterRemote(name string, t transport.Transport) error {
 	if r.track.closed() {
 		return fmt.Errorf("register worker %q: %w", name, ErrClosed)
 	}
-	wk := &worker{name: name, remote: t, reg: r}
+	wk := &worker{name: name, remote: t, reg: r, chain: r.targetChain}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, dup := r.workers[name]; dup {
