@@ -122,12 +122,12 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 	}
 	ep := c.entry()
 	if ep == nil || ep.worker.reg == nil {
-		go runTask(context.Background(), nil, "", task)
+		go runTask(context.Background(), nil, nil, task)
 		return
 	}
 	r := ep.worker.reg
 	if !r.track.addTask() {
-		r.logger().Error("workers: WaitUntil after Close; task not started", "service", ep.label())
+		r.logger().Error("workers: WaitUntil after Close; task not started", ep.attrs("-")...)
 		return
 	}
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(c))
@@ -136,18 +136,18 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 		defer r.track.done()
 		defer cancel(nil)
 		defer stop()
-		runTask(ctx, r, ep.label(), task)
+		runTask(ctx, r, ep, task)
 	}()
 }
 
-func runTask(ctx context.Context, r *Registry, where string, task func(context.Context) error) {
+func runTask(ctx context.Context, r *Registry, ep *entrypoint, task func(context.Context) error) {
 	defer func() {
 		if v := recover(); v != nil {
-			r.logger().Error("workers: WaitUntil task panicked", "service", where, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			r.logger().Error("workers: WaitUntil task panicked", append(ep.attrs("-"), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))...)
 		}
 	}()
 	if err := task(ctx); err != nil {
-		r.logger().Error("workers: WaitUntil task failed", "service", where, "error", err)
+		r.logger().Error("workers: WaitUntil task failed", append(ep.attrs("-"), "error", err)...)
 	}
 }
 

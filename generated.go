@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 
 	"github.com/seed-29c11ff2/workers/internal/link"
@@ -39,6 +40,12 @@ func init() {
 			if s, ok := s.(*Stub); ok && s != nil && s.ref != nil {
 				s.ref.revoke()
 			}
+		},
+		Logger: func(b *Binding) *slog.Logger {
+			if b == nil {
+				return slog.Default()
+			}
+			return b.reg.logger()
 		},
 	}
 }

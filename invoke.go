@@ -72,7 +72,9 @@ func (r *Registry) refuse(ctx context.Context, ep *entrypoint, method string) er
 	if err := ctx.Err(); err != nil {
 		return &callError{kind: err, msg: fmt.Sprintf("workers: %s %s: %v", ep.display, what(method), err)}
 	}
-	return newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
+	err := newError(ErrDepthExceeded, "%s %s: Subrequest depth limit exceeded. This request recursed through Workers too many times (limit %d).", ep.display, what(method), r.opts.maxDepth)
+	r.logger().Warn("workers: call refused: depth limit exceeded", append(ep.attrs(method), "depth", r.opts.maxDepth+1, "error", err)...)
+	return err
 }
 
 // openProps gives the opened invocation inv its own copy of props.
@@ -130,9 +132,42 @@ func (ep *entrypoint) recoverPanic(method string, err *error) {
 	}
 }
 
-// panicked describes a panic of the callee, with its stack.
+// panicked describes a panic of the callee, with its stack, and logs it:
+// the caller gets the error, the operator sees it as Workers logs an
+// uncaught exception.
 func (ep *entrypoint) panicked(method string, v any) *PanicError {
-	return &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " " + what(method)}
+	pe := &PanicError{Value: v, Stack: debug.Stack(), where: ep.display + " " + what(method)}
+	ep.worker.reg.logger().Error("workers: call panicked", append(ep.attrs(method), "panic", fmt.Sprint(v), "stack", string(pe.Stack))...)
+	return pe
+}
+
+// attrs are the structured attributes that name ep and method in the
+// registry's log: service and entrypoint, or target for a call through a
+// stub; method, "Fetch" for a fetch, absent for "-" (not a call: a
+// WaitUntil task, which outlives its call).
+func (ep *entrypoint) attrs(method string) []any {
+	a := make([]any, 0, 10)
+	switch {
+	case ep == nil:
+	case ep.worker.name == "" && ep.table != nil:
+		a = append(a, "target", ep.name)
+	default:
+		a = append(a, "service", ep.worker.name)
+		if ep.name != "" {
+			a = append(a, "entrypoint", ep.name)
+		}
+	}
+	if method != "-" {
+		a = append(a, "method", whatName(method))
+	}
+	return a
+}
+
+func whatName(method string) string {
+	if method == "" {
+		return "Fetch"
+	}
+	return method
 }
 
 // invoke calls m on a fresh instance: through its shim or generated

@@ -173,7 +173,7 @@ func (t *localTarget) release() {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			r.logger().Error("workers: Dispose panicked", "target", t.ep.display, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			r.logger().Error("workers: Dispose panicked", "target", t.ep.name, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 		}
 	}()
 	t.obj.Interface().(interface{ Dispose() }).Dispose()

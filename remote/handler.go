@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -146,6 +147,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		// Answered from the headers alone: the body, which a slow or
 		// stalled client may never finish, is not waited for.
+		h.logger().Warn("remote: request refused", "path", r.URL.Path, "peer", r.RemoteAddr, "error", err)
 		if fetch {
 			h.writeFetchError(w, r, err)
 		} else {
@@ -222,6 +224,24 @@ func denied(p *principal, service, entrypoint, method string) error {
 	return errorf([]error{ErrPermissionDenied}, "remote: %s may not call service %q entrypoint %q method %q", p.name, service, entrypoint, method)
 }
 
+// denied is denied, logged in the registry's log.
+func (h *handler) denied(p *principal, service, entrypoint, method string) error {
+	err := denied(p, service, entrypoint, method)
+	attrs := []any{"service", service}
+	if entrypoint != "" {
+		attrs = append(attrs, "entrypoint", entrypoint)
+	}
+	if method == "" {
+		method = "Fetch"
+	}
+	h.logger().Warn("remote: call refused", append(attrs, "method", method, "error", err)...)
+	return err
+}
+
+func (h *handler) logger() *slog.Logger {
+	return link.Runtime.(*link.Hooks[*workers.Binding, *workers.Ctx, *workers.Env]).Logger(h.reg.Bind(workers.Service{}))
+}
+
 func (h *handler) writeCallError(w http.ResponseWriter, r *http.Request, err error) {
 	ce := h.connectError(err)
 	if ce.Code() == connect.CodeUnauthenticated {
@@ -257,7 +277,7 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 		if c != nil {
 			p = c.p
 		}
-		return nil, h.connectError(denied(p, m.Service, ep, m.Method))
+		return nil, h.connectError(h.denied(p, m.Service, ep, m.Method))
 	}
 	lift(c.w, ctx, false) // the message is read already
 	where := describe(m.Service, ep, m.Method)
@@ -470,7 +490,7 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		ep = ""
 	}
 	if !p.allows(service, ep, "Fetch") {
-		h.writeFetchError(w, r, denied(p, service, ep, ""))
+		h.writeFetchError(w, r, h.denied(p, service, ep, ""))
 		return
 	}
 	where := describe(service, ep, "")

@@ -1,8 +1,10 @@
 package remote_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
@@ -99,4 +101,46 @@ func TestInterceptorsAcrossRemote(t *testing.T) {
 	_, err = direct.Bind(workers.Service{Service: "calc"}).Call(ctx, "Nothing")
 	assert.ErrorContains(t, err, "refused here")
 	assert.Equal(t, "Nothing", server.all()[2].Method)
+}
+
+// A call the handler refuses (unauthenticated, or beyond its credential)
+// is logged by the serving registry's logger, naming what was asked for.
+func TestRefusedCallsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	srv := newRegistry(t, workers.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	require.NoError(t, srv.Register("calc", workers.Worker{
+		Default:     workers.New[Calc](),
+		Entrypoints: map[string]workers.Constructor{"Admin": workers.New[Admin]()},
+	}))
+	base := serve(t, srv, remote.AllowToken("tok", remote.Allow{Service: "calc"}))
+	ctx := context.Background()
+
+	good := dial(t, base, []string{"calc"}, remote.WithBearerToken("tok"))
+	_, err := good.Bind(workers.Service{Service: "calc", Entrypoint: "Admin"}).Call(ctx, "Stats")
+	require.ErrorIs(t, err, remote.ErrPermissionDenied)
+	bad := dial(t, base, []string{"calc"}, remote.WithBearerToken("wrong"))
+	_, err = bad.Bind(workers.Service{Service: "calc"}).Call(ctx, "Add", 1, 2)
+	require.ErrorIs(t, err, remote.ErrUnauthenticated)
+
+	out := logs.String()
+	assert.Contains(t, out, `msg="remote: call refused" service=calc entrypoint=Admin method=Stats`)
+	assert.Contains(t, out, `msg="remote: request refused" path=/workers.remote.v1.Workers/Call`)
+	assert.Contains(t, out, "the bearer token is not accepted")
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

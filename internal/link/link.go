@@ -11,6 +11,7 @@ package link
 import (
 	"context"
 	"io"
+	"log/slog"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,8 @@ type Hooks[B, C, E any] struct {
 	// Revoke releases every reference to the target of s (a *workers.Stub)
 	// now: calls through any of them fail with workers.ErrDisposed.
 	Revoke func(s any)
+	// Logger returns the logger of the registry b belongs to.
+	Logger func(b B) *slog.Logger
 }
 
 // A Target is what a stub made by a transport calls: a reference held by
