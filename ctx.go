@@ -122,7 +122,7 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 	}
 	ep := c.entry()
 	if ep == nil || ep.worker.reg == nil {
-		go runTask(context.Background(), nil, nil, task)
+		go func() { _ = runTask(context.Background(), nil, nil, task) }()
 		return
 	}
 	r := ep.worker.reg
@@ -130,25 +130,37 @@ func (c *Ctx) WaitUntil(task func(ctx context.Context) error) {
 		r.logger().Error("workers: WaitUntil after Close; task not started", ep.attrs("-")...)
 		return
 	}
+	group := link.TasksOf(c) // the test kit's, waiting for this call's tasks
+	r.tasks.Add()
+	if group != nil {
+		group.Add()
+	}
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(c))
 	stop := context.AfterFunc(r.drain, func() { cancel(context.Cause(r.drain)) })
 	go func() {
 		defer r.track.done()
 		defer cancel(nil)
 		defer stop()
-		runTask(ctx, r, ep, task)
+		err := runTask(ctx, r, ep, task)
+		r.tasks.Done(nil)
+		if group != nil {
+			group.Done(err)
+		}
 	}()
 }
 
-func runTask(ctx context.Context, r *Registry, ep *entrypoint, task func(context.Context) error) {
+// runTask runs a WaitUntil task and logs its failure, which it returns.
+func runTask(ctx context.Context, r *Registry, ep *entrypoint, task func(context.Context) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
+			err = fmt.Errorf("workers: WaitUntil task panicked: %v", v)
 			r.logger().Error("workers: WaitUntil task panicked", append(ep.attrs("-"), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))...)
 		}
 	}()
-	if err := task(ctx); err != nil {
+	if err = task(ctx); err != nil {
 		r.logger().Error("workers: WaitUntil task failed", append(ep.attrs("-"), "error", err)...)
 	}
+	return err
 }
 
 // PropsAs returns the invocation's props as a T. Props of type T are returned

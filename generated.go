@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // This file is the runtime's side of package codegen, the API that code
@@ -46,6 +47,23 @@ func init() {
 				return slog.Default()
 			}
 			return b.reg.logger()
+		},
+		Tasks: func(b *Binding) *link.Tasks { return &b.reg.tasks },
+		Services: func(b *Binding) []string {
+			b.reg.mu.RLock()
+			defer b.reg.mu.RUnlock()
+			return sortedKeys(b.reg.workers)
+		},
+		CallMethod: func(call any) (transport.MethodInfo, error) {
+			ci := call.(*CallInfo)
+			if ci.target == nil {
+				return ci.b.describe(ci.Method)
+			}
+			m, err := ci.target.ep.method(ci.Method)
+			if err != nil {
+				return transport.MethodInfo{}, err
+			}
+			return methodInfo(m), nil
 		},
 	}
 }

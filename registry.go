@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/method"
 	"github.com/seed-29c11ff2/workers/transport"
 )
@@ -76,6 +77,8 @@ type Registry struct {
 	crons crons // running cron triggers
 
 	targetChain *chain // the interceptors of calls through stubs; nil when none
+
+	tasks link.Tasks // the WaitUntil tasks running, for the test kit to wait for
 }
 
 type worker struct {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 
+	"github.com/seed-29c11ff2/workers/internal/method"
 	"github.com/seed-29c11ff2/workers/transport"
 )
 
@@ -100,5 +101,9 @@ func (b *Binding) describe(name string) (transport.MethodInfo, error) {
 	if err != nil {
 		return transport.MethodInfo{}, err
 	}
-	return transport.MethodInfo{Name: m.Name, Params: append([]reflect.Type(nil), m.Params...), Variadic: m.Variadic, Result: m.Result}, nil
+	return methodInfo(m), nil
+}
+
+func methodInfo(m *method.Method) transport.MethodInfo {
+	return transport.MethodInfo{Name: m.Name, Params: append([]reflect.Type(nil), m.Params...), Variadic: m.Variadic, Result: m.Result}
 }

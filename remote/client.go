@@ -138,9 +138,27 @@ func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error)
 	if t.err != nil {
 		return nil, errorf([]error{workers.ErrUnavailable, t.err}, "workers: %s: %v", where, t.err)
 	}
+	req, err := encodeCall(call, metadataOf(ctx), where)
+	if err != nil {
+		return nil, err
+	}
+	creq := connect.NewRequest(req)
+	if t.token != "" {
+		creq.Header().Set(headerAuth, "Bearer "+t.token)
+	}
+	resp, err := t.client.CallUnary(ctx, creq)
+	if err != nil {
+		return nil, t.failed(ctx, where, err)
+	}
+	return decodeResult(resp.Msg, call.Result, where)
+}
+
+// encodeCall encodes a call's arguments and props, each checked to cross
+// and within the size limit together.
+func encodeCall(call *transport.Call, md map[string]string, where string) (*CallRequest, error) {
 	req := &CallRequest{
 		Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method,
-		Depth: call.Depth, Metadata: metadataOf(ctx),
+		Depth: call.Depth, Metadata: md,
 	}
 	size := 0
 	if n := len(call.Args); n > 0 {
@@ -171,15 +189,7 @@ func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error)
 	if size > MaxMessageBytes {
 		return nil, sizeError(where+": arguments", size)
 	}
-	creq := connect.NewRequest(req)
-	if t.token != "" {
-		creq.Header().Set(headerAuth, "Bearer "+t.token)
-	}
-	resp, err := t.client.CallUnary(ctx, creq)
-	if err != nil {
-		return nil, t.failed(ctx, where, err)
-	}
-	return decodeResult(resp.Msg, call.Result, where)
+	return req, nil
 }
 
 // encode checks that v can cross and encodes it.

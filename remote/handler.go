@@ -290,21 +290,7 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 		}
 		return nil, h.connectError(err)
 	}
-	size := len(m.Props)
-	for _, a := range m.Args {
-		size += len(a)
-	}
-	s := &sizer{size: size, limit: decodeBudget(size)}
-	var props any
-	if len(m.Props) > 0 && !isNull(m.Props) {
-		if props, err = decodeWithin(s, m.Props, anyType, ""); err != nil {
-			if errors.Is(err, errBudget) {
-				err = s.overError()
-			}
-			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err))
-		}
-	}
-	args, err := decodeArgs(s, mi, m, where)
+	props, args, err := decodeCall(mi, m, where)
 	if err != nil {
 		return nil, h.connectError(err)
 	}
@@ -316,19 +302,9 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	if err != nil {
 		return nil, h.connectError(err)
 	}
-	out := &CallResponse{}
-	if mi.Result != nil {
-		if err := crossable(res); err != nil {
-			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
-		}
-		data, err := encMode.Marshal(res)
-		if err != nil {
-			return nil, h.connectError(errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err))
-		}
-		if len(data) > MaxMessageBytes {
-			return nil, h.connectError(sizeError(where+": result", len(data)))
-		}
-		out.Result, out.Type = data, hintOf(res)
+	out, err := encodeResult(mi, res, where)
+	if err != nil {
+		return nil, h.connectError(err)
 	}
 	return connect.NewResponse(out), nil
 }
@@ -351,6 +327,49 @@ func (h *handler) servedHere(b *workers.Binding, service, entrypoint string) err
 	}
 	h.local.Store(k, true) // a registered worker stays where it is
 	return nil
+}
+
+// decodeCall decodes the props (JSON-like) and the arguments (into the
+// parameters of mi) of a call, within the decoding budget of its size.
+func decodeCall(mi transport.MethodInfo, m *CallRequest, where string) (props any, args []any, err error) {
+	size := len(m.Props)
+	for _, a := range m.Args {
+		size += len(a)
+	}
+	s := &sizer{size: size, limit: decodeBudget(size)}
+	if len(m.Props) > 0 && !isNull(m.Props) {
+		if props, err = decodeWithin(s, m.Props, anyType, ""); err != nil {
+			if errors.Is(err, errBudget) {
+				err = s.overError()
+			}
+			return nil, nil, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err)
+		}
+	}
+	args, err = decodeArgs(s, mi, m, where)
+	if err != nil {
+		return nil, nil, err
+	}
+	return props, args, nil
+}
+
+// encodeResult encodes the result of a call of the method mi describes.
+func encodeResult(mi transport.MethodInfo, res any, where string) (*CallResponse, error) {
+	out := &CallResponse{}
+	if mi.Result == nil {
+		return out, nil
+	}
+	if err := crossable(res); err != nil {
+		return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err)
+	}
+	data, err := encMode.Marshal(res)
+	if err != nil {
+		return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", where, err)
+	}
+	if len(data) > MaxMessageBytes {
+		return nil, sizeError(where+": result", len(data))
+	}
+	out.Result, out.Type = data, hintOf(res)
+	return out, nil
 }
 
 func (h *handler) method(b *workers.Binding, k methodKey) (transport.MethodInfo, error) {

@@ -10,6 +10,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"reflect"
@@ -53,6 +54,15 @@ type Hooks[B, C, E any] struct {
 	Revoke func(s any)
 	// Logger returns the logger of the registry b belongs to.
 	Logger func(b B) *slog.Logger
+	// Tasks returns the count of the WaitUntil tasks of the registry b
+	// belongs to.
+	Tasks func(b B) *Tasks
+	// Services returns the names of the workers registered in the registry
+	// b belongs to, sorted.
+	Services func(b B) []string
+	// CallMethod describes the method that call, a *workers.CallInfo of a
+	// call in-process, runs.
+	CallMethod func(call any) (transport.MethodInfo, error)
 }
 
 // A Target is what a stub made by a transport calls: a reference held by
@@ -153,4 +163,73 @@ func D1() D1Driver {
 		return *d
 	}
 	return nil
+}
+
+// Tasks counts WaitUntil tasks so that they can be waited for without
+// closing a registry: every task of a registry (see Hooks.Tasks), or those
+// of the invocations whose context carries a Tasks (see WithTasks). The
+// zero Tasks is ready to use.
+type Tasks struct {
+	mu      sync.Mutex
+	n       int
+	idle    chan struct{} // closed when n drops to 0; nil while it is 0
+	errs    []error
+	Collect bool // keep the tasks' errors for Wait
+}
+
+// Add counts a task that has started.
+func (g *Tasks) Add() {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.idle = make(chan struct{})
+	}
+	g.n++
+	g.mu.Unlock()
+}
+
+// Done counts a task that has ended with err.
+func (g *Tasks) Done(err error) {
+	g.mu.Lock()
+	if err != nil && g.Collect {
+		g.errs = append(g.errs, err)
+	}
+	g.n--
+	if g.n == 0 {
+		close(g.idle)
+		g.idle = nil
+	}
+	g.mu.Unlock()
+}
+
+// Wait waits until no task is running, or ctx ends, and returns the
+// errors of the tasks that ended (when Collect is set) and ctx's error.
+func (g *Tasks) Wait(ctx context.Context) error {
+	g.mu.Lock()
+	idle := g.idle
+	g.mu.Unlock()
+	var err error
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return errors.Join(append(append([]error(nil), g.errs...), err)...)
+}
+
+type tasksKey struct{}
+
+// WithTasks returns a context whose invocations count their WaitUntil
+// tasks, and those of the calls they make in-process, in g.
+func WithTasks(ctx context.Context, g *Tasks) context.Context {
+	return context.WithValue(ctx, tasksKey{}, g)
+}
+
+// TasksOf returns the Tasks of ctx, or nil.
+func TasksOf(ctx context.Context) *Tasks {
+	g, _ := ctx.Value(tasksKey{}).(*Tasks)
+	return g
 }
