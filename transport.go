@@ -2,6 +2,7 @@ package workers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"reflect"
@@ -99,6 +100,12 @@ func (b *Binding) describe(name string) (transport.MethodInfo, error) {
 	}
 	m, err := ep.method(name)
 	if err != nil {
+		if ep.worker.chain != nil && errors.Is(err, ErrMethodNotFound) {
+			// Not a method of the worker, but its interceptors (a fake, a
+			// policy) may answer it: any arguments, any result. Without
+			// one, the call fails with this error.
+			return transport.MethodInfo{Name: name, Params: []reflect.Type{reflect.TypeFor[[]any]()}, Variadic: true, Result: reflect.TypeFor[any]()}, nil
+		}
 		return transport.MethodInfo{}, err
 	}
 	return methodInfo(m), nil
