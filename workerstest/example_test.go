@@ -26,11 +26,13 @@ func (w *Greeter) Greet(id int) (string, error) {
 // Welcome answers at once and sends the welcome in the background.
 func (w *Greeter) Welcome(name string) string {
 	w.Ctx.WaitUntil(func(ctx context.Context) error {
-		fmt.Println("welcome mail sent to", name)
+		outbox <- "welcome mail sent to " + name
 		return nil
 	})
 	return "queued"
 }
+
+var outbox = make(chan string, 10)
 
 // Remember takes a callback, which cannot reach a remote worker.
 func (w *Greeter) Remember(cb func() string) string { return cb() }
@@ -126,10 +128,11 @@ func ExampleTasks() {
 	answer, _ := workers.Call[string](ctx, reg.Bind(workers.Service{Service: "greeter"}), "Welcome", "Ada")
 	fmt.Println(answer)
 	fmt.Println(tasks.Wait(ctx)) // the registry stays open
+	fmt.Println(<-outbox)
 	// Output:
 	// queued
-	// welcome mail sent to Ada
 	// <nil>
+	// welcome mail sent to Ada
 }
 
 func ExampleSerialized() {

@@ -124,9 +124,10 @@ type Replacement struct {
 	service bool
 }
 
-// Binding replaces the binding called name (a var, a D1 database, a
-// service binding, any other) with value, which the worker's Env then
-// holds as an ordinary binding (w.Env.Get, workers.Get).
+// Binding replaces the binding called name with value: a var with another
+// value (Env.Var, Env.Get), and anything else (a D1 database, a service
+// binding, any other) with value as an ordinary binding (Env.Get,
+// workers.Get).
 func Binding(name string, value any) Replacement {
 	return Replacement{name: name, value: value}
 }
@@ -168,9 +169,20 @@ func (r Replacement) apply(t TB, reg *workers.Registry, cfg *workers.Config, cod
 			break
 		}
 	}
-	if _, ok := cfg.Vars[r.name]; ok {
+	_, inCfg := cfg.Vars[r.name]
+	_, inCode := code.Vars[r.name]
+	if (inCfg || inCode) && !r.service {
+		// A var stays a var: Env.Var reads it.
 		cfg.Vars = maps(cfg.Vars)
 		delete(cfg.Vars, r.name)
+		code.Vars = maps(code.Vars)
+		code.Vars[r.name] = r.value
+		return nil
+	}
+	if inCfg || inCode {
+		cfg.Vars, code.Vars = maps(cfg.Vars), maps(code.Vars)
+		delete(cfg.Vars, r.name)
+		delete(code.Vars, r.name)
 		found = true
 	}
 	if _, ok := code.Bindings[r.name]; ok {
