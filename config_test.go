@@ -18,6 +18,7 @@ import (
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/d1"
 	"github.com/seed-29c11ff2/workers/transport"
+	"github.com/seed-29c11ff2/workers/workerstest"
 )
 
 // configDir is where the configuration files of these tests live.
@@ -145,12 +146,11 @@ func TestLoadConfigFormats(t *testing.T) {
 func TestRegisterConfigEnv(t *testing.T) {
 	for _, file := range []string{"forms/tables.toml", "forms/inline.toml", "forms/wrangler.jsonc"} {
 		t.Run(file, func(t *testing.T) {
-			reg := newRegistry(t, workers.WithStateDir(t.TempDir()))
-			cfg := loadConfig(t, file)
-			require.NoError(t, reg.RegisterConfig(cfg, workers.Worker{
+			reg := workerstest.New(t) // D1 files under t.TempDir()
+			workerstest.Load(t, reg, filepath.Join(configDir, file), workers.Worker{
 				Default: workers.New[cfgProbe](),
 				Vars:    map[string]any{"CODE_VAR": "from code"},
-			}))
+			})
 			probe := bind(reg, "shop") // registered under cfg.Name
 			ctx := t.Context()
 
@@ -322,9 +322,8 @@ func TestRegisterConfigErrors(t *testing.T) {
 		assert.ErrorContains(t, err, "name")
 	})
 	t.Run("name taken", func(t *testing.T) {
-		reg := newRegistry(t, workers.WithStateDir(t.TempDir()))
-		cfg := loadConfig(t, "forms/tables.toml")
-		require.NoError(t, reg.RegisterConfig(cfg, code))
+		reg := workerstest.New(t)
+		cfg := workerstest.Load(t, reg, filepath.Join(configDir, "forms/tables.toml"), code)
 		err := reg.RegisterConfig(cfg, code)
 		assert.ErrorIs(t, err, workers.ErrInvalidWorker)
 		assert.ErrorContains(t, err, `"shop"`)
