@@ -118,5 +118,24 @@
 // comes back to an object it is already in runs (the object knows its own
 // call by the context), so pass a method's context on to nested calls.
 //
+// # Middleware and logs
+//
+// An [Interceptor] wraps every call and fetch a registry makes or serves,
+// as net/http middleware wraps a handler: to log, trace or measure them
+// (package otelworkers is one, for OpenTelemetry) or to refuse some. It
+// sees a [CallInfo]: service, entrypoint, method, caller, props, depth and
+// arguments, and the error. Give interceptors to a registry with
+// [WithInterceptors], or to one worker with [Worker].Interceptors. A
+// registry without any pays nothing for them.
+//
+// The registry's logger ([WithLogger]) gets what no caller can see or an
+// operator must: WaitUntil failures, panics with their stack, calls
+// refused by the depth limit or an interceptor, config warnings, each with
+// service, entrypoint, method and error attributes.
+//
+// Package workerstest is the test kit: a registry per test, fakes for
+// bindings, waiting for WaitUntil tasks, and a mode in which calls cross
+// the encoding of a remote call.
+//
 // Every Registry method, Binding and Env is safe for concurrent use.
 package workers

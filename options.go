@@ -40,10 +40,12 @@ const DefaultMaxDepth = 32
 // the goroutine's stack long before.
 const maxMaxDepth = 1 << 14
 
-// WithLogger sets the logger for what the runtime cannot return to a caller:
-// failed or panicking WaitUntil tasks, Fetch errors answered over HTTP (with
-// the reference ID the response carries), config warnings. The default is
-// [slog.Default].
+// WithLogger sets the logger for what the runtime cannot return to a caller,
+// or an operator must see: failed or panicking WaitUntil tasks, calls that
+// panicked (with the stack), calls refused by the depth limit or by an
+// interceptor, Fetch errors answered over HTTP (with the reference ID the
+// response carries), config warnings; each record names the service,
+// entrypoint and method, and the error. The default is [slog.Default].
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(o *options) { o.logger = l })
 }

@@ -137,6 +137,18 @@
 // bindings, the names, props, named entrypoints as permission boundaries,
 // and the errors, once both sides name them (above).
 //
+// To find what would change before deploying, run the tests with
+// [Serialize]: every in-process call then crosses this encoding, so a value
+// that could not cross fails the unit test (package workerstest's
+// Serialized option and Run).
+//
+// # Interceptors and logs
+//
+// The serving registry's interceptors (workers.WithInterceptors) see the
+// calls and fetches the handler serves, with their props and depth, and may
+// refuse them; the calling registry's see each call as Remote. The handler
+// logs the requests it refuses (401, 403) to the serving registry's logger.
+//
 // # Security
 //
 // Named entrypoints stay permission boundaries: a peer reaches only the

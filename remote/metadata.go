@@ -21,9 +21,10 @@ type metadataKey struct{}
 //
 //	ctx = remote.WithMetadata(ctx, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 //
-// To propagate OpenTelemetry's context, inject it into a
-// propagation.MapCarrier and copy the pairs in with WithMetadata; on the
-// serving side, extract it from a MapCarrier made of [Metadata].
+// Package otelworkers's interceptor propagates OpenTelemetry's context so:
+// it injects it into a propagation.MapCarrier and copies the pairs in with
+// WithMetadata; on the serving side, it extracts it from a MapCarrier made
+// of [Metadata].
 func WithMetadata(ctx context.Context, key, value string) context.Context {
 	md := make(map[string]string, len(metadataOf(ctx))+1)
 	maps.Copy(md, metadataOf(ctx))
