@@ -14,10 +14,11 @@ import (
 // the result and the error come back as a Transport decodes them. So a
 // value that could not cross fails the call here, with the error a remote
 // call would give (a func, a channel, a *workers.Binding, a value over
-// 32 MiB), and what would change on the way changes here too (unexported
-// fields are lost, props arrive JSON-like, an error of a type not
-// registered with [RegisterError] keeps only its message), so that a test
-// fails exactly where a deployment with the worker remote would:
+// 32 MiB), and what would change on the way changes here too (fields the
+// encoding skips, such as those tagged cbor:"-", are lost; props arrive
+// JSON-like; an error that both sides do not know by name keeps only its
+// message), so that a test fails exactly where a deployment with the
+// worker remote would:
 //
 //	reg := workers.NewRegistry(workers.WithInterceptors(remote.Serialize()))
 //

@@ -14,7 +14,7 @@ import (
 
 type Secretive struct {
 	Name  string
-	inner int
+	Inner int `cbor:"-"` // copied in-process, not sent
 }
 
 type localError struct{ Code int }
@@ -60,8 +60,8 @@ func TestSerialize(t *testing.T) {
 		name string
 		call func(b *workers.Binding) (any, error)
 	}{
-		{"unexported fields", func(b *workers.Binding) (any, error) {
-			return workers.Call[Secretive](ctx, b, "Keep", Secretive{Name: "n", inner: 5})
+		{"fields the encoding skips", func(b *workers.Binding) (any, error) {
+			return workers.Call[Secretive](ctx, b, "Keep", Secretive{Name: "n", Inner: 5})
 		}},
 		{"a func argument", func(b *workers.Binding) (any, error) {
 			return workers.Call[int](ctx, b, "Run", func() int { return 1 })
@@ -111,8 +111,8 @@ func TestSerialize(t *testing.T) {
 		}
 		assert.Equal(t, r["remote"].val, r["serialized"].val, "%s: serialized as remote", c.name)
 	}
-	assert.Equal(t, Secretive{Name: "n", inner: 5}, results["unexported fields"]["local"].val)
-	assert.Equal(t, Secretive{Name: "n"}, results["unexported fields"]["serialized"].val)
+	assert.Equal(t, Secretive{Name: "n", Inner: 5}, results["fields the encoding skips"]["local"].val)
+	assert.Equal(t, Secretive{Name: "n"}, results["fields the encoding skips"]["serialized"].val)
 	assert.Empty(t, results["a func argument"]["local"].err)
 	assert.Contains(t, results["a func argument"]["serialized"].err, "argument 0: a value of type func() int cannot be sent to a remote worker")
 	assert.Equal(t, propsOf{Who: "a"}, results["props"]["local"].val)

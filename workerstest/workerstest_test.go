@@ -32,7 +32,7 @@ type Shop struct{ workers.Entrypoint }
 type Order struct {
 	Item  string
 	Count int
-	note  string // unexported: lost over the wire
+	Note  string `cbor:"-"` // copied in-process, not sent over the wire
 }
 
 func (w *Shop) Buy(o Order) (Order, error) {
@@ -61,11 +61,11 @@ func TestRun(t *testing.T) {
 		ctx := context.Background()
 		shop := reg.Bind(workers.Service{Service: "shop"})
 
-		o, err := workers.Call[Order](ctx, shop, "Buy", Order{Item: "tea", Count: 2, note: "n"})
+		o, err := workers.Call[Order](ctx, shop, "Buy", Order{Item: "tea", Count: 2, Note: "n"})
 		require.NoError(t, err)
 		assert.Equal(t, "tea", o.Item)
 		assert.Equal(t, 20, o.Count)
-		assert.Equal(t, mode == "local", o.note == "n", "unexported fields cross only in-process")
+		assert.Equal(t, mode == "local", o.Note == "n", "a field the encoding skips crosses only in-process")
 
 		_, err = workers.Call[Order](ctx, shop, "Buy", Order{Item: "tea", Count: 5})
 		assert.ErrorIs(t, err, ErrSoldOut)
