@@ -735,7 +735,7 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 		return
 	}
 	if s == nil || s.a == nil {
-		go runTask(context.Background(), nil, "", task)
+		go func() { _ = runTask(context.Background(), nil, nil, task) }()
 		return
 	}
 	a := s.a
@@ -745,6 +745,7 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 		return
 	}
 	live := c.holdLive(a)
+	r.tasks.Add()
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(r.drain, cancel)
 	go func() {
@@ -754,7 +755,8 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 		if live {
 			defer c.release(a)
 		}
-		runTask(ctx, r, c.display, task)
+		_ = runTask(ctx, r, c.ep, task)
+		r.tasks.Done(nil)
 	}()
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/seed-29c11ff2/workers/internal/method"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // DurableObjectNamespace is a Durable Object namespace binding, Workers'
@@ -238,7 +239,24 @@ func (t *durableTarget) call(ctx context.Context, method string, args []any, res
 		}
 		t.cls.Store(c)
 	}
+	if ch := c.ep.worker.chain; ch != nil {
+		ci := &CallInfo{Service: c.worker, Target: c.name, Method: method, Result: result, target: t}
+		return c.reg.interceptTarget(ctx, ch, ci, args)
+	}
 	return c.call(ctx, t, method, args, result)
+}
+
+// invoke is call past the interceptors, once the class is resolved.
+func (t *durableTarget) invoke(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	return t.cls.Load().call(ctx, t, method, args, result)
+}
+
+func (t *durableTarget) info(name string) (transport.MethodInfo, error) {
+	m, err := t.cls.Load().method(name)
+	if err != nil {
+		return transport.MethodInfo{}, err
+	}
+	return methodInfo(m), nil
 }
 
 func (t *durableTarget) release() {}

@@ -59,11 +59,7 @@ func init() {
 			if ci.target == nil {
 				return ci.b.describe(ci.Method)
 			}
-			m, err := ci.target.ep.method(ci.Method)
-			if err != nil {
-				return transport.MethodInfo{}, err
-			}
-			return methodInfo(m), nil
+			return ci.target.info(ci.Method)
 		},
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"reflect"
+
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // CallInfo describes one invocation to the interceptors that wrap it: who
@@ -13,7 +15,7 @@ import (
 type CallInfo struct {
 	Service    string       // the worker called; "" for a call through a stub
 	Entrypoint string       // "" for the default entrypoint
-	Target     string       // for a call through a stub, the RpcTarget's type, such as "*main.Counter"
+	Target     string       // for a call through a stub: the RpcTarget's type, such as "*main.Counter", or the Durable Object class
 	Method     string       // "" for Fetch
 	Caller     string       // the worker whose binding or invocation makes the call; "" outside any worker
 	Props      any          // the binding's props; nil when it has none
@@ -22,10 +24,10 @@ type CallInfo struct {
 	Result     reflect.Type // the result type the caller asked for (Call[R]), or nil for any
 	Remote     bool         // the callee runs in another process, reached through a transport
 
-	b      *Binding     // the binding called through, or nil
-	ep     *entrypoint  // what b resolved to
-	target *localTarget // the stub's target, or nil
-	ran    bool         // the call got past every interceptor
+	b      *Binding    // the binding called through, or nil
+	ep     *entrypoint // what b resolved to
+	target invoker     // the stub's target, or nil
+	ran    bool        // the call got past every interceptor
 }
 
 // A CallFunc makes an RPC call: the invocation itself, or the next
@@ -114,6 +116,15 @@ func newChain(ics ...[]Interceptor) *chain {
 	return c
 }
 
+// invoker is a stub's target that interceptors wrap: an RpcTarget of this
+// process, a Durable Object.
+type invoker interface {
+	// invoke is the target's call past any interceptors.
+	invoke(ctx context.Context, method string, args []any, result reflect.Type) (any, error)
+	// info describes its method name.
+	info(method string) (transport.MethodInfo, error)
+}
+
 // callNext is the innermost CallFunc: the invocation itself.
 func callNext(ctx context.Context, ci *CallInfo) (any, error) {
 	ci.ran = true
@@ -192,25 +203,17 @@ func (b *Binding) interceptFetch(req *http.Request, ep *entrypoint) (*http.Respo
 	return resp, err
 }
 
-// intercept makes a call on the target t through its registry's
-// interceptors.
-func (t *localTarget) intercept(ctx context.Context, name string, args []any, result reflect.Type) (any, error) {
-	caller := ""
+// interceptTarget makes a call on a stub's target through the interceptors
+// of ch, with ci filled by the caller but for what the context says.
+func (r *Registry) interceptTarget(ctx context.Context, ch *chain, ci *CallInfo, args []any) (any, error) {
 	if c := invocationOf(ctx); c != nil && c.entry() != nil {
-		caller = c.entry().worker.name
+		ci.Caller = c.entry().worker.name
 	}
-	ci := &CallInfo{
-		Target: t.class.typ.String(),
-		Method: name,
-		Caller: caller,
-		Depth:  nextDepth(ctx),
-		Args:   append([]any(nil), args...),
-		Result: result,
-		target: t,
-	}
-	out, err := t.reg.targetChain.call(ctx, ci)
+	ci.Depth = nextDepth(ctx)
+	ci.Args = append([]any(nil), args...) // so that args stays on the caller's stack
+	out, err := ch.call(ctx, ci)
 	if err != nil && !ci.ran {
-		t.reg.refused(ci, err)
+		r.refused(ci, err)
 	}
 	return out, err
 }

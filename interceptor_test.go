@@ -16,6 +16,7 @@ import (
 
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/internal/gentest"
+	"github.com/seed-29c11ff2/workers/workerstest"
 )
 
 // seen records what interceptors saw, in order.
@@ -249,3 +250,21 @@ func (w *propsWorker) Look(a, b int) []any {
 }
 
 type icKey struct{}
+
+// Calls on a Durable Object's stub reach the registry's and its worker's
+// interceptors, named by the worker and the class.
+func TestInterceptorsSeeDurableObjects(t *testing.T) {
+	var s seen
+	reg := workerstest.New(t, workers.WithInterceptors(s.interceptor("")))
+	ns := counters(t, reg)
+	stub := ns.GetByName("home")
+	defer stub.Close()
+	_, err := stub.Call(context.Background(), "Increment")
+	require.NoError(t, err)
+	calls := s.all()
+	require.Len(t, calls, 1)
+	assert.Equal(t, "app", calls[0].Service)
+	assert.Equal(t, "Counter", calls[0].Target)
+	assert.Equal(t, "Increment", calls[0].Method)
+	assert.Equal(t, 1, calls[0].Depth)
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/internal/method"
 	"github.com/seed-29c11ff2/workers/internal/shim"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // RpcTarget is the base a type embeds so that its values cross calls by
@@ -183,9 +184,18 @@ func (t *localTarget) release() {
 // except that it runs on this one object instead of a fresh instance.
 func (t *localTarget) call(ctx context.Context, name string, args []any, result reflect.Type) (any, error) {
 	if t.reg.targetChain != nil {
-		return t.intercept(ctx, name, args, result)
+		ci := &CallInfo{Target: t.class.typ.String(), Method: name, Result: result, target: t}
+		return t.reg.interceptTarget(ctx, t.reg.targetChain, ci, args)
 	}
 	return t.invoke(ctx, name, args, result)
+}
+
+func (t *localTarget) info(name string) (transport.MethodInfo, error) {
+	m, err := t.ep.method(name)
+	if err != nil {
+		return transport.MethodInfo{}, err
+	}
+	return methodInfo(m), nil
 }
 
 // invoke is call past any interceptors.
