@@ -61,7 +61,89 @@ func init() {
 			}
 			return ci.target.info(ci.Method)
 		},
+		Export:     exportFor,
+		IsTarget:   isTarget,
+		TargetOf:   targetOf,
+		StubMethod: stubMethod,
+		Hold: func(ctx context.Context, s any) bool {
+			st, ok := s.(*Stub)
+			if !ok || invocationOf(ctx) == nil {
+				return false
+			}
+			hold(ctx, st)
+			return true
+		},
+		Caller: func(ctx context.Context) context.Context {
+			if c, ok := ctx.(*Ctx); ok && c != nil && c.inv.Parent != nil {
+				return c.inv.Parent
+			}
+			return ctx
+		},
+		RegistryOf: func(ctx context.Context) any {
+			if c := invocationOf(ctx); c != nil {
+				return c.entry().worker.reg
+			}
+			return nil
+		},
+		Depth: func(ctx context.Context) int {
+			if ctx == nil || isRoot(ctx) {
+				return 0
+			}
+			return depthOf(ctx)
+		},
 	}
+}
+
+// exportFor is link.Hooks.Export.
+func exportFor(ctx context.Context, reg, v any) (any, error) {
+	if s, ok := v.(*Stub); ok {
+		d := s.Dup()
+		if !d.live() {
+			return nil, errDisposed(s, "")
+		}
+		return d, nil
+	}
+	r, _ := reg.(*Registry)
+	if r == nil {
+		if c := invocationOf(ctx); c != nil {
+			r = c.entry().worker.reg
+		}
+	}
+	rv := reflect.ValueOf(v)
+	switch {
+	case !rv.IsValid() || !isTarget(rv.Type()) || rv.IsNil():
+		return nil, newError(ErrInvalidArgument, "a %T is not an RpcTarget", v)
+	case r == nil:
+		return nil, newError(ErrInvalidArgument, "an RpcTarget (%T) crosses only in a call made through a registry", v)
+	}
+	return r.export(rv), nil
+}
+
+// targetOf is link.Hooks.TargetOf.
+func targetOf(s any) link.Target {
+	if st, ok := s.(*Stub); ok && st != nil && st.ref != nil {
+		if f, ok := st.ref.target.(foreign); ok {
+			return f.t
+		}
+	}
+	return nil
+}
+
+// stubMethod is link.Hooks.StubMethod.
+func stubMethod(s any, name string) (transport.MethodInfo, bool, error) {
+	st, ok := s.(*Stub)
+	if !ok || st == nil || st.ref == nil {
+		return transport.MethodInfo{}, false, nil
+	}
+	t, ok := st.ref.target.(*localTarget)
+	if !ok {
+		return transport.MethodInfo{}, false, nil
+	}
+	m, err := t.ep.method(name)
+	if err != nil {
+		return transport.MethodInfo{}, true, err
+	}
+	return transport.MethodInfo{Name: m.Name, Params: append([]reflect.Type(nil), m.Params...), Variadic: m.Variadic, Result: m.Result}, true, nil
 }
 
 // foreign is a stub's target that a transport reaches.

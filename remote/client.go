@@ -37,6 +37,7 @@ type Transport struct {
 	http   connect.HTTPClient
 	own    *http.Transport // the HTTP transport it made, closed by Close
 	errors *knownErrors    // WithErrors
+	sess   sessions        // calls go through a session when the handler serves them
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -72,6 +73,8 @@ func NewTransport(baseURL string, opts ...ClientOption) *Transport {
 		connect.WithCompressMinBytes(compressMinBytes),
 	}, cfg.connect...)
 	t.client = connect.NewClient[CallRequest, CallResponse](t.http, base+CallProcedure, copts...)
+	t.sess.client = connect.NewClient[sessionBatch, sessionBatch](t.http, base+SessionProcedure, copts...)
+	t.sess.limits = cfg.session
 	return t
 }
 
@@ -122,6 +125,7 @@ func newHTTPTransport(tlsURL bool, cfg *tls.Config) *http.Transport {
 // (not of one given by [WithHTTPClient]). The Transport remains usable. A
 // registry closes the Transports registered in it when it closes.
 func (t *Transport) Close() error {
+	t.closeSession()
 	if t.own != nil {
 		t.own.CloseIdleConnections()
 	}
@@ -137,6 +141,9 @@ func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error)
 	where := describe(call.Service, call.Entrypoint, call.Method)
 	if t.err != nil {
 		return nil, errorf([]error{workers.ErrUnavailable, t.err}, "workers: %s: %v", where, t.err)
+	}
+	if res, err, ok := t.callSession(ctx, call, where); ok {
+		return res, err
 	}
 	req, err := encodeCall(call, metadataOf(ctx), where)
 	if err != nil {

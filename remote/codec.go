@@ -279,7 +279,7 @@ func refused(t reflect.Type) bool {
 	case reflect.Interface:
 		return false
 	}
-	return refusedTypes[t] || t.Implements(contextType)
+	return refusedTypes[t] || t.Implements(contextType) || t == stubType || hooks().IsTarget(t)
 }
 
 var (
@@ -331,6 +331,9 @@ func check(v reflect.Value, path string, depth int) error {
 	t := v.Type()
 	if depth > maxNesting {
 		return &crossError{path: path, typ: t, why: fmt.Sprintf(" (nested more than %d deep, or cyclic)", maxNesting)}
+	}
+	if t == stubType || hooks().IsTarget(t) {
+		return &crossError{path: path, typ: t, why: " as a value: it crosses by reference, over a session (HTTP/2, with the connect or gRPC protocol)"}
 	}
 	if refused(t) || (t.Kind() == reflect.Pointer && refusedTypes[t.Elem()] && !v.IsNil()) {
 		why := ""

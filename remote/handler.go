@@ -75,6 +75,7 @@ func NewHandler(reg *workers.Registry, opts ...HandlerOption) (string, http.Hand
 	}, h.cfg.connect...)
 	h.errors = connect.NewErrorWriter(copts...)
 	h.call = connect.NewUnaryHandler(CallProcedure, h.serveCall, copts...)
+	h.session = connect.NewBidiStreamHandler(SessionProcedure, h.serveSession, copts...)
 	return ServicePath, h
 }
 
@@ -82,6 +83,7 @@ type handler struct {
 	reg     *workers.Registry
 	cfg     handlerConfig
 	call    *connect.Handler
+	session *connect.Handler
 	errors  *connect.ErrorWriter
 	methods sync.Map // methodKey -> transport.MethodInfo, for methods that exist
 	local   sync.Map // methodKey{service, entrypoint, ""} -> true, for workers reg runs
@@ -132,12 +134,14 @@ func lift(w http.ResponseWriter, ctx context.Context, read bool) {
 var everyone = &principal{name: "anyone (InsecureAllowAll)", all: true}
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// Exactly the two paths, wherever the handler is mounted: a path that
-	// only ends like one is someone else's.
-	var fetch bool
+	// Exactly the three paths, wherever the handler is mounted: a path
+	// that only ends like one is someone else's.
+	var fetch, session bool
 	switch r.URL.Path {
 	case FetchPath:
 		fetch = true
+	case SessionProcedure:
+		session = true
 	case CallProcedure:
 	default:
 		http.NotFound(w, r)
@@ -159,6 +163,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), principalKey{}, &caller{p: p, w: w}))
 	if fetch {
 		h.serveFetch(w, r, p)
+		return
+	}
+	if session {
+		h.session.ServeHTTP(w, r) // a stream: connect bounds each message
 		return
 	}
 	if r.ContentLength == 0 && r.Method == http.MethodPost {

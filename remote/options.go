@@ -30,6 +30,7 @@ type clientConfig struct {
 	tls        *tls.Config
 	connect    []connect.ClientOption
 	errors     *knownErrors
+	session    sessionLimits
 }
 
 type handlerConfig struct {
@@ -38,6 +39,7 @@ type handlerConfig struct {
 	certs    map[string]*principal
 	connect  []connect.HandlerOption
 	errors   *knownErrors
+	session  sessionLimits
 }
 
 type clientOptionFunc func(*clientConfig)

@@ -70,8 +70,11 @@ func (w *Calc) Fail(name string) error {
 // Big returns n bytes.
 func (w *Calc) Big(n int) []byte { return make([]byte, n) }
 
-// Callback returns what cannot cross.
+// Callback returns a func: it crosses by reference.
 func (w *Calc) Callback() func() { return func() {} }
+
+// Channel returns what cannot cross.
+func (w *Calc) Channel() chan int { return make(chan int) }
 
 // Slow waits for ctx, and records in dir that it started and, if so, that
 // it was canceled: the process tests read the markers from outside.

@@ -63,6 +63,34 @@ type Hooks[B, C, E any] struct {
 	// CallMethod describes the method that call, a *workers.CallInfo of a
 	// call in-process, runs.
 	CallMethod func(call any) (transport.MethodInfo, error)
+	// Export returns a new reference (a *workers.Stub) to v, an RpcTarget
+	// or a *workers.Stub, for a transport to send: a target is exported by
+	// reg (a *workers.Registry) or, when reg is nil, by the registry of the
+	// invocation ctx belongs to. A released stub is workers.ErrDisposed.
+	Export func(ctx context.Context, reg, v any) (any, error)
+	// IsTarget reports whether values of t cross by reference as
+	// RpcTargets.
+	IsTarget func(t reflect.Type) bool
+	// TargetOf returns the Target a transport made s (a *workers.Stub)
+	// with, or nil when s refers to something else.
+	TargetOf func(s any) Target
+	// StubMethod describes the method name of the RpcTarget of this
+	// process that s (a *workers.Stub) refers to; ok is false when s refers
+	// to no target of this process.
+	StubMethod func(s any, name string) (mi transport.MethodInfo, ok bool, err error)
+	// Hold gives s (a *workers.Stub) to the invocation ctx belongs to, to
+	// release when it ends; it reports false when ctx is in none.
+	Hold func(ctx context.Context, s any) bool
+	// Caller returns the context of the caller of the invocation ctx is
+	// (the context a transport's Call receives), or ctx itself when it is
+	// no invocation's.
+	Caller func(ctx context.Context) context.Context
+	// RegistryOf returns the registry (a *workers.Registry) of the
+	// invocation ctx belongs to, or nil.
+	RegistryOf func(ctx context.Context) any
+	// Depth returns the call-chain depth of the invocation ctx belongs to,
+	// or 0.
+	Depth func(ctx context.Context) int
 }
 
 // A Target is what a stub made by a transport calls: a reference held by
