@@ -1,0 +1,137 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seed-29c11ff2/workers"
+)
+
+type vault struct {
+	workers.RpcTarget
+	secret string
+}
+
+func (v *vault) Open() string { return v.secret }
+
+type vaults struct{ workers.Entrypoint }
+
+func (w *vaults) Make(secret string) *vault { return &vault{secret: secret} }
+
+// A reference id is meaningful only in the session that received it:
+// another session, of another credential or of the same one, that names it
+// (as a call's target, or as a reference in an argument) reaches no object.
+func TestSessionReferencesDoNotLeakAcrossSessions(t *testing.T) {
+	reg := workers.NewRegistry()
+	t.Cleanup(func() { _ = reg.Close(context.Background()) })
+	require.NoError(t, reg.Register("vaults", workers.Worker{Default: workers.New[vaults]()}))
+	mux := http.NewServeMux()
+	mux.Handle(NewHandler(reg, AllowToken("alice", Allow{Service: "vaults"}), AllowToken("mallory", Allow{Service: "vaults"})))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx := t.Context()
+
+	caller := workers.NewRegistry()
+	t.Cleanup(func() { _ = caller.Close(context.Background()) })
+	require.NoError(t, Register(caller, "vaults", srv.URL, WithBearerToken("alice")))
+	v, err := workers.Call[*workers.Stub](ctx, caller.Bind(workers.Service{Service: "vaults"}), "Make", "alice's")
+	require.NoError(t, err)
+	defer v.Close()
+	imp, ok := hooks().TargetOf(v).(*importTarget)
+	require.True(t, ok)
+	id := imp.id
+
+	for _, token := range []string{"mallory", "alice"} {
+		t.Run(token, func(t *testing.T) {
+			other := NewTransport(srv.URL, WithBearerToken(token))
+			defer other.Close()
+			s, err, unary := other.session(ctx, "test")
+			require.NoError(t, err)
+			require.False(t, unary)
+			for guess := uint64(1); guess <= id+2; guess++ {
+				res, err := s.call(ctx, nil, &frame{Op: opCall, Target: guess, Method: "Open"}, nil, nil, nil, ctx, "forged")
+				assert.Nil(t, res)
+				assert.ErrorIs(t, err, workers.ErrDisposed, "reference #%d", guess)
+			}
+			// As a reference of the server's own, in an argument.
+			mark, _ := refMark{Kind: refYours | refTarget, ID: id}.MarshalCBOR()
+			res, err := s.call(ctx, nil, &frame{Op: opCall, Service: "vaults", Method: "Make", Args: nil}, []any{rawArg(mark)}, nil, nil, ctx, "forged")
+			assert.Nil(t, res)
+			assert.ErrorIs(t, err, workers.ErrDisposed)
+		})
+	}
+	got, err := workers.Call[string](ctx, v, "Open")
+	require.NoError(t, err)
+	assert.Equal(t, "alice's", got, "the reference still works where it belongs")
+}
+
+// rawArg is an argument already encoded.
+type rawArg cbor.RawMessage
+
+func (r rawArg) MarshalCBOR() ([]byte, error) { return r, nil }
+
+// FuzzSessionDecode feeds arbitrary bytes to the decoder of session
+// messages, and what decodes to the decoder of their values, which makes
+// references of the marks it finds: nothing may panic.
+func FuzzSessionDecode(f *testing.F) {
+	for _, b := range sessionSeeds() {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b, err := decodeBatch(data)
+		if err != nil {
+			return
+		}
+		s := newSession(context.Background(), true, "fuzz", sessionLimits{refs: 16, calls: 4}, func(*sessionBatch) error { return nil })
+		defer s.end(errors.New("done"))
+		types := []reflect.Type{anyType, reflect.TypeFor[int](), reflect.TypeFor[[]any](), reflect.TypeFor[map[string]any](),
+			reflect.TypeFor[*workers.Stub](), reflect.TypeFor[func(int) (int, error)](), reflect.TypeFor[workers.Caller](),
+			reflect.TypeFor[struct{ A any }]()}
+		for i := range b.Frames {
+			f := &b.Frames[i]
+			d := &decoder{s: s, ctx: context.Background()}
+			_, _ = d.args(types, false, f, "fuzz")
+			if len(f.Result) > 0 {
+				_, _ = s.returned(f, nil, nil, context.Background(), "fuzz")
+			}
+			d.release()
+		}
+	})
+}
+
+func sessionSeeds() [][]byte {
+	mark := func(k uint8, id uint64) cbor.RawMessage {
+		b, _ := refMark{Kind: k, ID: id}.MarshalCBOR()
+		return b
+	}
+	one, _ := encMode.Marshal(1)
+	nested, _ := encMode.Marshal(map[string]any{"a": refMark{Kind: refTarget, ID: 3}, "b": []any{refMark{Kind: refFunc, ID: 4}}})
+	var seeds [][]byte
+	for _, b := range []sessionBatch{
+		{Frames: []frame{{Op: opHello, Version: sessionVersion}}},
+		{Frames: []frame{{Op: opCall, ID: 1, Service: "s", Method: "M", Args: []cbor.RawMessage{one, mark(refTarget, 1)}, Types: []string{"int"}, Depth: 1, Timeout: 100}}},
+		{Frames: []frame{{Op: opCall, ID: 2, Target: 7, Method: "", Args: []cbor.RawMessage{mark(refFunc, 2), nested}, Nested: true}}},
+		{Frames: []frame{{Op: opReturn, ID: 1, Result: mark(refYours|refTarget, 1)}, {Op: opRelease, IDs: []uint64{1, 2}}, {Op: opCancel, ID: 2}}},
+		{Frames: []frame{{Op: opReturn, ID: 3, Error: &WireError{Message: "x", Codes: []string{"disposed"}}}}},
+		{Frames: []frame{{Op: opReturn, ID: 4, Result: nested, Nested: true}}},
+	} {
+		data, err := encMode.Marshal(&b)
+		if err != nil {
+			panic(err)
+		}
+		seeds = append(seeds, data)
+	}
+	return seeds
+}
