@@ -3,6 +3,7 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -122,4 +123,93 @@ func TestProcessLoad(t *testing.T) {
 	counts, err := workers.Call[[]int64](ctx, rows, "Count")
 	require.NoError(t, err)
 	assert.Equal(t, []int64{goroutines * calls, goroutines * calls}, counts, "rows, distinct effects")
+}
+
+// A server killed while the caller holds stubs of its objects and calls
+// through them are in flight: the calls in flight fail with ErrUnavailable
+// long before their deadline, the stubs then fail promptly (ErrDisposed or
+// ErrUnavailable, never a hang or a zero), every call that succeeded was
+// applied once; once the server is back, new stubs work through the same
+// Transport.
+func TestProcessKilledWithStubsHeld(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db.sqlite")
+	p := startServer(t, "127.0.0.1:0", db)
+	caller := dial(t, p.url(), []string{"calc"})
+	calc := caller.Bind(workers.Service{Service: "calc"})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	counter, err := workers.Call[*workers.Stub](ctx, calc, "MakeCounter", 0)
+	require.NoError(t, err)
+	defer counter.Close()
+	n, err := workers.Call[int](ctx, calc, "Apply", func(x int) (int, error) { return x + 1, nil }, 1)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+
+	slow := make(chan error, 1)
+	go func() {
+		d := counter.Dup()
+		defer d.Close()
+		_, err := d.Call(ctx, "Slow", dir)
+		slow <- err
+	}()
+	waitFile(t, filepath.Join(dir, "started"))
+
+	const callers = 8
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[int]bool{}
+	var bad []error
+	for range callers {
+		wg.Go(func() {
+			for {
+				n, err := workers.Call[int](ctx, counter, "Increment", 1)
+				mu.Lock()
+				switch {
+				case err == nil && seen[n]:
+					bad = append(bad, fmt.Errorf("count %d twice", n))
+				case err == nil:
+					seen[n] = true
+				case !isUnavailable(err) && !errors.Is(err, workers.ErrDisposed):
+					bad = append(bad, err)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) > 50 }, 20*time.Second, time.Millisecond)
+	killed := time.Now()
+	p.kill()
+	wg.Wait()
+	select {
+	case err := <-slow:
+		assert.True(t, isUnavailable(err), "the call in flight: got %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the call in flight did not end when its server died")
+	}
+	assert.Less(t, time.Since(killed), 10*time.Second, "promptly, not at the deadline")
+	assert.Empty(t, bad)
+	mu.Lock()
+	for i := 1; i <= len(seen); i++ {
+		assert.True(t, seen[i], "the successful calls were applied once each: %d is missing", i)
+	}
+	mu.Unlock()
+
+	_, err = counter.Call(ctx, "Increment", 1)
+	assert.True(t, errors.Is(err, workers.ErrDisposed) || isUnavailable(err), "got %v", err)
+
+	startServer(t, p.addr, db)
+	fresh, err := workers.Call[*workers.Stub](ctx, calc, "MakeCounter", 10)
+	require.NoError(t, err)
+	defer fresh.Close()
+	n, err = workers.Call[int](ctx, fresh, "Increment", 1)
+	require.NoError(t, err)
+	assert.Equal(t, 11, n)
+	n, err = workers.Call[int](ctx, calc, "Apply", func(x int) (int, error) { return x * 2, nil }, 4)
+	require.NoError(t, err)
+	assert.Equal(t, 8, n)
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/seed-29c11ff2/workers"
@@ -38,6 +39,30 @@ func (w *Calc) Slow(ctx context.Context, dir string) error {
 		return nil
 	}
 }
+
+// Counter is an RpcTarget the process tests hold stubs of.
+type Counter struct {
+	workers.RpcTarget
+	mu sync.Mutex
+	n  int
+}
+
+// Increment adds by and returns the new count.
+func (c *Counter) Increment(by int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n += by
+	return c.n
+}
+
+// Slow is Calc.Slow, on a target.
+func (c *Counter) Slow(ctx context.Context, dir string) error { return (*Calc)(nil).Slow(ctx, dir) }
+
+// MakeCounter returns a new Counter: the caller gets a stub of it.
+func (w *Calc) MakeCounter(start int) *Counter { return &Counter{n: start} }
+
+// Apply calls the caller's callback.
+func (w *Calc) Apply(f func(int) (int, error), x int) (int, error) { return f(x) }
 
 // Rows writes one row per call to a D1 table.
 type Rows struct{ workers.Entrypoint }
