@@ -428,11 +428,19 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 	case <-ctx.Done():
 		if s.forget(f.ID) {
 			_ = s.out.push(frame{Op: opCancel, ID: f.ID})
-		} else if o := <-p.ch; o.err == nil {
-			// The return came first: release what it holds.
-			if st, ok := o.v.(*workers.Stub); ok && !hooks().Hold(hold, st) {
-				st.Close()
+		} else {
+			select {
+			case o := <-p.ch:
+				// The return came first: release what it holds.
+				if st, ok := o.v.(*workers.Stub); ok && o.err == nil && !hooks().Hold(hold, st) {
+					st.Close()
+				}
+			case <-s.done:
 			}
+		}
+		if s.ended.Load() {
+			err := s.failure()
+			return nil, errorf([]error{workers.ErrUnavailable, err}, "workers: %s: %v", where, err)
 		}
 		err := ctx.Err()
 		return nil, errorf([]error{err}, "workers: %s: %v", where, err)

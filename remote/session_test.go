@@ -3,6 +3,8 @@ package remote_test
 import (
 	"context"
 	"errors"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -355,4 +357,98 @@ func TestSessionLimits(t *testing.T) {
 	assert.ErrorIs(t, err, remote.ErrSessionLimit)
 	close(release)
 	require.NoError(t, <-done)
+}
+
+// Shop uses the remote store within its own invocation.
+type Shop struct{ workers.Entrypoint }
+
+func (w *Shop) UseTally(ctx context.Context) (int, error) {
+	s, err := workers.Call[*workers.Stub](ctx, w.Env.Service("STORE"), "MakeTally", 40)
+	if err != nil {
+		return 0, err
+	}
+	return workers.Call[int](ctx, s, "Increment", 2)
+}
+
+// A stub an invocation receives as a result is released when the
+// invocation ends, across processes too: the server's Dispose runs.
+func TestSessionResultsReleasedWithTheInvocation(t *testing.T) {
+	caller := dial(t, serve(t, storeRegistry(t), remote.InsecureAllowAll()), []string{"store"})
+	require.NoError(t, caller.Register("shop", workers.Worker{Default: workers.New[Shop](),
+		Services: []workers.Service{{Binding: "STORE", Service: "store"}}}))
+	before := tallyDisposed.Load()
+	n, err := workers.Call[int](t.Context(), caller.Bind(workers.Service{Service: "shop"}), "UseTally")
+	require.NoError(t, err)
+	assert.Equal(t, 42, n)
+	assert.Eventually(t, func() bool { return tallyDisposed.Load() == before+1 }, 5*time.Second, time.Millisecond)
+}
+
+// killableDialer dials TCP and can cut every connection it made, as a
+// crash of the calling process would.
+type killableDialer struct {
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (d *killableDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err == nil {
+		d.mu.Lock()
+		d.conns = append(d.conns, c)
+		d.mu.Unlock()
+	}
+	return c, err
+}
+
+func (d *killableDialer) kill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		c.Close()
+	}
+}
+
+// When the caller's connection breaks, the server releases every
+// reference the caller held (Dispose runs), calls of the caller's
+// callbacks fail instead of hanging, and the caller's stubs fail promptly.
+func TestSessionReleasedWhenTheConnectionBreaks(t *testing.T) {
+	base := serve(t, storeRegistry(t), remote.InsecureAllowAll())
+	d := &killableDialer{}
+	tr := &http.Transport{DialContext: d.dial, Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	t.Cleanup(tr.CloseIdleConnections)
+	caller := dial(t, base, []string{"store"}, remote.WithHTTPClient(&http.Client{Transport: tr}))
+	store := caller.Bind(workers.Service{Service: "store"})
+	ctx := t.Context()
+	before := tallyDisposed.Load()
+	tally, err := workers.Call[*workers.Stub](ctx, store, "MakeTally", 1)
+	require.NoError(t, err)
+	defer tally.Close()
+
+	inCallback := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := workers.Call[int](ctx, store, "Apply", func(x int) (int, error) {
+			close(inCallback)
+			<-ctx.Done()
+			return x, nil
+		}, 1)
+		done <- err
+	}()
+	<-inCallback
+	d.kill()
+	select {
+	case err := <-done:
+		assert.True(t, isUnavailable(err), "got %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call in flight did not end with its connection")
+	}
+	assert.Eventually(t, func() bool { return tallyDisposed.Load() == before+1 }, 5*time.Second, time.Millisecond,
+		"the server released the caller's references")
+	_, err = tally.Call(ctx, "Increment", 1)
+	assert.True(t, errors.Is(err, workers.ErrDisposed) || isUnavailable(err), "got %v", err)
+
+	n, err := workers.Call[int](ctx, store, "ApplyPlain", func(x int) int { return x + 1 }, 1)
+	require.NoError(t, err, "a new session, on a new connection")
+	assert.Equal(t, 2, n)
 }
