@@ -121,9 +121,13 @@ func newHTTPTransport(tlsURL bool, cfg *tls.Config) *http.Transport {
 	return t
 }
 
-// Close closes the idle connections of the HTTP client the Transport made
-// (not of one given by [WithHTTPClient]). The Transport remains usable. A
-// registry closes the Transports registered in it when it closes.
+// Close ends the Transport's session, if it has one (the handler releases
+// the references it held of this side, and this side's stubs of the
+// handler's fail with workers.ErrDisposed), and closes the idle connections
+// of the HTTP client the Transport made (not of one given by
+// [WithHTTPClient]). The Transport remains usable: the next call opens a
+// new session. A registry closes the Transports registered in it when it
+// closes.
 func (t *Transport) Close() error {
 	t.closeSession()
 	if t.own != nil {

@@ -41,7 +41,8 @@
 // long call, or a Fetch whose bodies stream for minutes, is not cut short.
 //
 // RPC calls are one connect unary procedure ([CallProcedure]), so connect,
-// gRPC and gRPC-Web clients can make them; Fetch is plain HTTP proxied under
+// gRPC and gRPC-Web clients can make them; a [Transport] makes them through
+// a session ([SessionProcedure], see References across processes); Fetch is plain HTTP proxied under
 // [FetchPath], both bodies streamed. Serve HTTP/2: over TLS, or unencrypted
 // (h2c) on a private network, as above; a [Transport] speaks HTTP/2 only, so
 // that calls share a connection and Fetch bodies stream both ways at once.
@@ -110,9 +111,11 @@
 //     not serving where it was said to be) fails the call with
 //     workers.ErrUnavailable, as soon as the connection says so. A call may
 //     have run even so: make effects idempotent where that matters.
-//   - Values that live in one process cannot cross: funcs (callbacks),
-//     channels, *workers.Binding and contexts are workers.ErrInvalidArgument,
-//     naming the argument. ctx values do not cross; metadata does.
+//   - Values that live in one process cross by reference (see References
+//     across processes): RpcTargets, *workers.Stub, funcs (callbacks) and
+//     *workers.Binding. Channels and contexts cannot cross:
+//     workers.ErrInvalidArgument, naming the argument. ctx values do not
+//     cross; metadata does.
 //   - Arguments, props and results are limited to 32 MiB each way
 //     ([MaxMessageBytes]), with Workers' message: "Serialized RPC arguments
 //     or return values are limited to 32MiB, but the size of this value was:
@@ -130,8 +133,9 @@
 //     maps takes some 40 times its size) do beyond a few MiB.
 //   - Unexported struct fields are not sent (CBOR, like JSON, sees only
 //     exported ones).
-//   - A call costs a network round trip: on loopback, connect's own cost
-//     and little more (see BenchmarkRemoteAdd and BenchmarkRawConnectAdd).
+//   - A call costs a network round trip: one message each way on the open
+//     session, which on loopback costs less than a bare connect-go unary
+//     call (see BenchmarkRemote in bench/).
 //
 // What does not change: the code of the callers and of the workers, the
 // bindings, the names, props, named entrypoints as permission boundaries,
@@ -148,6 +152,56 @@
 // calls and fetches the handler serves, with their props and depth, and may
 // refuse them; the calling registry's see each call as Remote. The handler
 // logs the requests it refuses (401, 403) to the serving registry's logger.
+//
+// # References across processes
+//
+// A [Transport] makes its calls through a session: one bidirectional
+// connect stream ([SessionProcedure]) over the HTTP/2 connection, opened by
+// the first call and authenticated as a unary call is, which carries calls
+// both ways with their results. Over it, what crosses by reference
+// in-process crosses by reference between processes, in both directions:
+//
+//   - An RpcTarget a remote method returns (or receives) reaches the other
+//     side as a *workers.Stub; its calls run on that one object, in the
+//     process that made it. Stubs can be passed back, or on to a third
+//     worker, whose calls reach the original object.
+//   - A func passed as an argument reaches the callee as a func of the
+//     parameter's type that calls back into the caller's process. When the
+//     call back fails (the caller is gone, the reference released) the func
+//     returns the error as its error result or, without one, panics with it,
+//     which the runtime turns into the callee's error: never a silent zero.
+//     Received into any (or a *workers.Stub), a func is a stub called with
+//     the method name "".
+//   - A *workers.Binding crosses as a stub of the binding: declare the
+//     parameter workers.Caller (or *workers.Stub, or any). Calls through it
+//     are held to the caller's Allow rules, as its direct calls are.
+//
+// References cross at the top level of an argument or result, and inside
+// values of interface type (a field, element or map value of type any); a
+// reference in a field of a concrete type is an error that says so.
+//
+// Lifetimes follow workers.Stub: Close releases a reference and, with the
+// last, the peer releases its object (Dispose runs there); references an
+// invocation receives are released when it ends, those a method receives
+// when it returns (so a callback kept past its call fails with
+// workers.ErrDisposed; keep a *workers.Stub and Dup it instead). When a
+// session ends (Transport.Close, Registry.Close, a broken connection, the
+// peer's process killed) every reference either side held is released,
+// their Dispose hooks run, and calls in flight fail with
+// workers.ErrUnavailable; the stubs of the ended session fail with
+// workers.ErrDisposed at once. A Transport closes a session that holds
+// nothing after a second idle, so the server can shut down; the next call
+// opens another.
+//
+// A reference id means something only in the session that received it:
+// another session, of whatever credential, that names it reaches nothing
+// (workers.ErrDisposed). Each session holds at most [DefaultSessionRefs]
+// references of the peer's and has at most [DefaultSessionCalls] calls in
+// flight each way; [WithSessionLimits] changes both, and what would pass
+// them fails with [ErrSessionLimit]. Plain connect, gRPC and gRPC-Web
+// clients keep calling the unary procedure, which refuses references with
+// a clear error; so does a Transport whose handler or protocol carries no
+// sessions (HTTP/1.1, an older handler).
 //
 // # Security
 //
