@@ -332,8 +332,8 @@ func check(v reflect.Value, path string, depth int) error {
 	if depth > maxNesting {
 		return &crossError{path: path, typ: t, why: fmt.Sprintf(" (nested more than %d deep, or cyclic)", maxNesting)}
 	}
-	if t == stubType || hooks().IsTarget(t) {
-		return &crossError{path: path, typ: t, why: " as a value: it crosses by reference, over a session (HTTP/2, with the connect or gRPC protocol)"}
+	if byRef(t) && (t.Kind() != reflect.Pointer || !v.IsNil()) {
+		return &crossError{path: path, typ: t, why: " as a value: it crosses by reference, which needs a session (HTTP/2, with the connect, gRPC or gRPC-Web protocol)"}
 	}
 	if refused(t) || (t.Kind() == reflect.Pointer && refusedTypes[t.Elem()] && !v.IsNil()) {
 		why := ""

@@ -310,6 +310,9 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	if err != nil {
 		return nil, h.connectError(err)
 	}
+	if st, ok := res.(*workers.Stub); ok {
+		defer st.Close() // it cannot cross a unary call (see crossable): release it
+	}
 	out, err := encodeResult(mi, res, where)
 	if err != nil {
 		return nil, h.connectError(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,7 +140,8 @@ func noSessions(ce *connect.Error) bool {
 	case connect.CodeUnimplemented, connect.CodeNotFound:
 		return true
 	}
-	return false
+	// A bidirectional stream over HTTP/1.1: connect's handler answers 505.
+	return strings.Contains(ce.Message(), "HTTP status 505")
 }
 
 // closeSession ends the Transport's session, if one is open: the

@@ -452,3 +452,23 @@ func TestSessionReleasedWhenTheConnectionBreaks(t *testing.T) {
 	require.NoError(t, err, "a new session, on a new connection")
 	assert.Equal(t, 2, n)
 }
+
+// Over HTTP/1.1 there is no session: plain calls go unary as before, and
+// references are refused with an error that says why.
+func TestSessionFallsBackToUnary(t *testing.T) {
+	base := serve(t, storeRegistry(t), remote.InsecureAllowAll())
+	caller := dial(t, base, []string{"store"}, remote.WithHTTPClient(&http.Client{Transport: &http.Transport{}}))
+	store := caller.Bind(workers.Service{Service: "store"})
+	got, err := workers.Call[string](t.Context(), store, "Echo", "plain")
+	require.NoError(t, err)
+	assert.Equal(t, "plain", got)
+	_, err = workers.Call[int](t.Context(), store, "ApplyPlain", func(x int) int { return x }, 1)
+	assert.ErrorIs(t, err, workers.ErrInvalidArgument)
+	assert.ErrorContains(t, err, "argument 0: a value of type func(int) int cannot be sent to a remote worker as a value: it crosses by reference, which needs a session")
+	before := tallyDisposed.Load()
+	_, err = store.Call(t.Context(), "MakeTally", 1)
+	assert.ErrorIs(t, err, workers.ErrInvalidArgument, "a target result is refused, not sent as an empty value")
+	assert.ErrorContains(t, err, "result")
+	assert.Eventually(t, func() bool { return tallyDisposed.Load() == before+1 }, 5*time.Second, time.Millisecond,
+		"and released where it was made")
+}
