@@ -108,6 +108,7 @@ type session struct {
 	stopped    chan struct{} // closed when its reader has returned
 	wg         sync.WaitGroup
 	activity   atomic.Uint64 // calls made either way, to tell an idle session
+	making     atomic.Int64  // calls of this side being made (encoded, sent, awaited)
 }
 
 // sessionIdle is how long a Transport keeps a session that holds nothing
@@ -132,11 +133,11 @@ func (s *session) watch() {
 		}
 		now := s.activity.Load()
 		s.mu.Lock()
-		idle := now == last && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0
+		idle := now == last && s.making.Load() == 0 && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0
 		s.mu.Unlock()
 		last = now
 		if idle && s.endIf(func() bool {
-			return s.activity.Load() == now && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0
+			return s.activity.Load() == now && s.making.Load() == 0 && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0
 		}, unavailable(s.peer, errors.New("closed when idle"))) {
 			return
 		}
@@ -354,6 +355,8 @@ func (t *importTarget) Describe() string {
 // caller's.
 func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props any, result reflect.Type, hold context.Context, where string) (any, error) {
 	s.activity.Add(1)
+	s.making.Add(1)
+	defer s.making.Add(-1)
 	if s.ended.Load() {
 		return nil, errorf([]error{workers.ErrUnavailable, s.failure(), errNotSent}, "workers: %s: %v", where, s.failure())
 	}
@@ -733,6 +736,9 @@ func (s *session) callEntrypoint(ctx context.Context, f *frame, d *decoder, wher
 	b := s.reg.Bind(workers.Service{Service: f.Service, Entrypoint: ep, Props: props})
 	mi, err := s.h.method(b, methodKey{f.Service, ep, f.Method})
 	if err != nil {
+		if lerr := s.h.servedHere(b, f.Service, ep); lerr != nil {
+			err = lerr
+		}
 		return nil, false, false, err
 	}
 	args, err := d.args(mi.Params, mi.Variadic, f, where)

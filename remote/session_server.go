@@ -16,6 +16,7 @@ func (h *handler) serveSession(ctx context.Context, stream *connect.BidiStream[s
 	var p *principal
 	if c, _ := ctx.Value(principalKey{}).(*caller); c != nil {
 		p = c.p
+		lift(c.w, ctx, true) // a session lasts as long as its peer keeps it
 	}
 	s := newSession(ctx, true, "the client at "+stream.Peer().Addr, h.cfg.session, stream.Send)
 	s.reg, s.h, s.p, s.errs = h.reg, h, p, h.cfg.errors

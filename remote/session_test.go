@@ -359,10 +359,10 @@ func TestSessionLimits(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-// Shop uses the remote store within its own invocation.
-type Shop struct{ workers.Entrypoint }
+// Till uses the remote store within its own invocation.
+type Till struct{ workers.Entrypoint }
 
-func (w *Shop) UseTally(ctx context.Context) (int, error) {
+func (w *Till) UseTally(ctx context.Context) (int, error) {
 	s, err := workers.Call[*workers.Stub](ctx, w.Env.Service("STORE"), "MakeTally", 40)
 	if err != nil {
 		return 0, err
@@ -374,10 +374,10 @@ func (w *Shop) UseTally(ctx context.Context) (int, error) {
 // invocation ends, across processes too: the server's Dispose runs.
 func TestSessionResultsReleasedWithTheInvocation(t *testing.T) {
 	caller := dial(t, serve(t, storeRegistry(t), remote.InsecureAllowAll()), []string{"store"})
-	require.NoError(t, caller.Register("shop", workers.Worker{Default: workers.New[Shop](),
+	require.NoError(t, caller.Register("till", workers.Worker{Default: workers.New[Till](),
 		Services: []workers.Service{{Binding: "STORE", Service: "store"}}}))
 	before := tallyDisposed.Load()
-	n, err := workers.Call[int](t.Context(), caller.Bind(workers.Service{Service: "shop"}), "UseTally")
+	n, err := workers.Call[int](t.Context(), caller.Bind(workers.Service{Service: "till"}), "UseTally")
 	require.NoError(t, err)
 	assert.Equal(t, 42, n)
 	assert.Eventually(t, func() bool { return tallyDisposed.Load() == before+1 }, 5*time.Second, time.Millisecond)
