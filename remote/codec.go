@@ -43,8 +43,11 @@ func (Codec) MarshalAppend(dst []byte, v any) ([]byte, error) {
 // is refused before it is decoded, so that a small message cannot make
 // millions of values.
 func (Codec) Unmarshal(data []byte, v any) error {
-	if m, ok := v.(*CallRequest); ok {
+	switch m := v.(type) {
+	case *CallRequest:
 		return unmarshalCall(data, m)
+	case *sessionBatch:
+		return unmarshalBatch(data, m)
 	}
 	return decMode.Unmarshal(data, v)
 }

@@ -499,6 +499,7 @@ func (s *session) returned(r *frame, reg any, result reflect.Type, hold context.
 		return nil, nil
 	}
 	d := decoder{s: s, ctx: s.ctx, reg: reg}
+	d.bound(len(r.Result))
 	want := result
 	if want == nil || hold == nil {
 		want = anyType
@@ -852,6 +853,13 @@ func (d *decoder) args(params []reflect.Type, variadic bool, f *frame, where str
 	if variadic {
 		fixed--
 	}
+	if d.budget == nil {
+		n := len(f.Props)
+		for _, a := range f.Args {
+			n += len(a)
+		}
+		d.bound(n)
+	}
 	args := make([]any, len(f.Args))
 	for i, raw := range f.Args {
 		if isNull(raw) {
@@ -917,9 +925,14 @@ func (w *sender) push(f frame) error {
 	w.busy = true
 	var failed error
 	for len(w.queue) > 0 && !w.closed {
-		n, size := 0, 0
-		for n < len(w.queue) && (n == 0 || size+frameSize(&w.queue[n]) <= maxBatchBytes) {
-			size += frameSize(&w.queue[n])
+		n, size, elems := 0, 0, 0
+		for n < len(w.queue) {
+			f := &w.queue[n]
+			e := len(f.Args) + len(f.Types) + len(f.IDs)
+			if n > 0 && (size+frameSize(f) > maxBatchBytes || elems+e > maxBatchElements || n == maxBatchFrames) {
+				break
+			}
+			size, elems = size+frameSize(f), elems+e
 			n++
 		}
 		b := &sessionBatch{Frames: w.queue[:n:n]}

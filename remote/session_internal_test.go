@@ -135,3 +135,31 @@ func sessionSeeds() [][]byte {
 	}
 	return seeds
 }
+
+// A session message is refused before it is decoded when it holds more
+// frames, or more arguments in all, than a message may.
+func TestSessionMessageBounds(t *testing.T) {
+	many := make([]frame, maxBatchFrames+1)
+	for i := range many {
+		many[i] = frame{Op: opCancel, ID: uint64(i + 1)}
+	}
+	data, err := encMode.Marshal(&sessionBatch{Frames: many})
+	require.NoError(t, err)
+	_, err = decodeBatch(data)
+	assert.ErrorIs(t, err, errProtocol)
+	assert.ErrorContains(t, err, "at most 1024 frames")
+
+	args := make([]cbor.RawMessage, maxBatchElements/2+1)
+	for i := range args {
+		args[i] = cbor.RawMessage{0xf6}
+	}
+	two := []frame{{Op: opCall, ID: 1, Service: "s", Args: args}, {Op: opCall, ID: 2, Service: "s", Args: args}}
+	data, err = encMode.Marshal(&sessionBatch{Frames: two})
+	require.NoError(t, err)
+	_, err = decodeBatch(data)
+	assert.ErrorContains(t, err, "at most 65536 arguments, types and ids in all")
+
+	var b sessionBatch
+	require.NoError(t, Codec{}.Unmarshal(func() []byte { d, _ := encMode.Marshal(&sessionBatch{Frames: two[:1]}); return d }(), &b), "one frame of 32769 arguments is within bounds")
+	assert.Len(t, b.Frames[0].Args, len(args))
+}

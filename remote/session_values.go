@@ -349,7 +349,14 @@ type decoder struct {
 	ctx context.Context // what a callback without a context parameter calls with
 	reg any             // the registry that calls on the imports export RpcTargets through
 	got []*workers.Stub
+	// budget bounds what the frame's values may take decoded, as a unary
+	// call's are bounded (see budget.go); nil for no bound.
+	budget *sizer
 }
+
+// bound makes the decoder hold the values of a frame of n serialized
+// bytes to their budget.
+func (d *decoder) bound(n int) { d.budget = &sizer{size: n, limit: decodeBudget(n)} }
 
 // value decodes raw into a value of type t (an interface type by the hint),
 // turning references into stubs or funcs. nested says that references may
@@ -365,6 +372,19 @@ func (d *decoder) value(raw []byte, t reflect.Type, hint string, nested bool) (r
 	if t.Kind() == reflect.Interface {
 		if ht := hintTypes[hint]; ht != nil && ht.Implements(t) {
 			t = ht
+		}
+	}
+	if b := d.budget; b != nil && !scalar(raw) {
+		b.data = raw
+		err := b.add(decoderCost + alloc(int64(t.Size())))
+		if err == nil {
+			_, err = b.walk(0, t, 0)
+		}
+		if errors.Is(err, errBudget) {
+			return reflect.Value{}, b.overError()
+		}
+		if err != nil {
+			return reflect.Value{}, err
 		}
 	}
 	p := reflect.New(t)

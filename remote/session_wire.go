@@ -130,11 +130,62 @@ func init() {
 // ends.
 var errProtocol = errors.New("remote: session protocol violation")
 
+// Bounds of one message of a session, checked before it is decoded, so
+// that a small message cannot make millions of values: its frames, and the
+// arguments (with their types and released ids) and metadata pairs of all
+// its frames together.
+const (
+	maxBatchFrames   = 1024
+	maxBatchElements = maxArgs
+)
+
+type batchShape struct {
+	Frames countOf `cbor:"1,keyasint"`
+}
+
+type framesShape struct {
+	Frames []frameShape `cbor:"1,keyasint"`
+}
+
+type frameShape struct {
+	Args     countOf `cbor:"7,keyasint"`
+	Types    countOf `cbor:"8,keyasint"`
+	Metadata countOf `cbor:"11,keyasint"`
+	IDs      countOf `cbor:"17,keyasint"`
+}
+
+// unmarshalBatch decodes a session message within its bounds.
+func unmarshalBatch(data []byte, b *sessionBatch) error {
+	var shape batchShape
+	if err := decMode.Unmarshal(data, &shape); err != nil {
+		return err
+	}
+	if shape.Frames.n > maxBatchFrames {
+		return fmt.Errorf("%w: a session message may hold at most %d frames", errProtocol, maxBatchFrames)
+	}
+	var frames framesShape
+	if err := decMode.Unmarshal(data, &frames); err != nil {
+		return err
+	}
+	elems, pairs := 0, 0
+	for _, f := range frames.Frames {
+		elems += f.Args.n + f.Types.n + f.IDs.n
+		pairs += f.Metadata.n
+	}
+	switch {
+	case elems > maxBatchElements:
+		return fmt.Errorf("%w: a session message may hold at most %d arguments, types and ids in all", errProtocol, maxBatchElements)
+	case pairs > maxMetadataPairs:
+		return fmt.Errorf("%w: a session message may hold at most %d metadata pairs in all", errProtocol, maxMetadataPairs)
+	}
+	return decMode.Unmarshal(data, b)
+}
+
 // decodeBatch decodes one message of a session stream and checks each
 // frame's shape; what a frame refers to is checked where it is used.
 func decodeBatch(data []byte) (*sessionBatch, error) {
 	var b sessionBatch
-	if err := decMode.Unmarshal(data, &b); err != nil {
+	if err := unmarshalBatch(data, &b); err != nil {
 		return nil, err
 	}
 	for i := range b.Frames {
