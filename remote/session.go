@@ -729,8 +729,16 @@ func (s *session) callEntrypoint(ctx context.Context, f *frame, d *decoder, wher
 	}
 	var props any
 	if len(f.Props) > 0 && !isNull(f.Props) {
+		n := len(f.Props)
+		for _, a := range f.Args {
+			n += len(a)
+		}
+		d.bound(n)
 		var err error
-		if props, err = decodeAny(f.Props, ""); err != nil {
+		if props, err = decodeWithin(d.budget, f.Props, anyType, ""); err != nil {
+			if errors.Is(err, errBudget) {
+				err = d.budget.overError()
+			}
 			return nil, false, false, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err)
 		}
 	}
