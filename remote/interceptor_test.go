@@ -124,7 +124,7 @@ func TestRefusedCallsAreLogged(t *testing.T) {
 
 	out := logs.String()
 	assert.Contains(t, out, `msg="remote: call refused" service=calc entrypoint=Admin method=Stats`)
-	assert.Contains(t, out, `msg="remote: request refused" path=/workers.remote.v1.Workers/Call`)
+	assert.Contains(t, out, `msg="remote: request refused" path=/workers.remote.v1.Workers/Session`, "the Transport's session, refused as its calls would be")
 	assert.Contains(t, out, "the bearer token is not accepted")
 }
 

@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"reflect"
 
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/transport"
@@ -13,8 +14,7 @@ import (
 // decoded as the handler decodes them, into the method's parameter types;
 // the result and the error come back as a Transport decodes them. So a
 // value that could not cross fails the call here, with the error a remote
-// call would give (a func, a channel, a *workers.Binding, a value over
-// 32 MiB), and what would change on the way changes here too (fields the
+// call would give (a channel, a context, a value over 32 MiB), and what would change on the way changes here too (fields the
 // encoding skips, such as those tagged cbor:"-", are lost; props arrive
 // JSON-like; an error that both sides do not know by name keeps only its
 // message), so that a test fails exactly where a deployment with the
@@ -23,8 +23,10 @@ import (
 //	reg := workers.NewRegistry(workers.WithInterceptors(remote.Serialize()))
 //
 // Calls to remote workers pass by (they cross the wire anyway), and so do
-// fetches, whose bodies are bytes already, and stubs (*workers.Stub
-// arguments and results), which cross by reference. opts are the options
+// fetches, whose bodies are bytes already, and the arguments and results
+// that cross a session by reference (stubs, RpcTargets, funcs, Bindings);
+// a reference nested inside a value is refused here, though a session
+// carries one in a value of interface type. opts are the options
 // of both sides that decide what crosses ([WithErrors]). Package
 // workerstest's Serialized option installs it.
 func Serialize(opts ...Option) workers.Interceptor {
@@ -59,8 +61,8 @@ func serialized(ctx context.Context, ci *workers.CallInfo, next workers.CallFunc
 	stubs := map[int]any{}
 	args := make([]any, len(ci.Args))
 	for i, a := range ci.Args {
-		if _, ok := a.(*workers.Stub); ok {
-			stubs[i], a = a, nil
+		if a != nil && byRef(reflect.TypeOf(a)) {
+			stubs[i], a = a, nil // it crosses a session by reference
 		}
 		args[i] = a
 	}
@@ -86,7 +88,7 @@ func serialized(ctx context.Context, ci *workers.CallInfo, next workers.CallFunc
 	if err != nil {
 		return nil, overTheWire(err, k)
 	}
-	if _, ok := res.(*workers.Stub); ok {
+	if res != nil && byRef(reflect.TypeOf(res)) {
 		return res, nil
 	}
 	out, err := encodeResult(mi, res, where)

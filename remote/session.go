@@ -688,7 +688,7 @@ func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, ha
 	case refBinding:
 		svc := e.binding.Target()
 		if s.server && (s.p == nil || !s.p.allows(svc.Service, entrypointName(svc.Entrypoint), f.Method)) {
-			return nil, false, false, denied(s.p, svc.Service, entrypointName(svc.Entrypoint), f.Method)
+			return nil, false, false, s.h.denied(s.p, svc.Service, entrypointName(svc.Entrypoint), f.Method)
 		}
 		mi, merr := describeMethod(e.binding, f.Method)
 		var args []any
@@ -725,7 +725,7 @@ func entrypointName(ep string) string {
 func (s *session) callEntrypoint(ctx context.Context, f *frame, d *decoder, where string) (any, bool, bool, error) {
 	ep := entrypointName(f.Entrypoint)
 	if s.p == nil || !s.p.allows(f.Service, ep, f.Method) {
-		return nil, false, false, denied(s.p, f.Service, ep, f.Method)
+		return nil, false, false, s.h.denied(s.p, f.Service, ep, f.Method)
 	}
 	var props any
 	if len(f.Props) > 0 && !isNull(f.Props) {
