@@ -37,6 +37,12 @@ var outbox = make(chan string, 10)
 // Remember takes a callback, which cannot reach a remote worker.
 func (w *Greeter) Remember(cb func() string) string { return cb() }
 
+// ErrNoGuests is an error the remote encoding does not know by name.
+var ErrNoGuests = errors.New("no guests")
+
+// Party fails with ErrNoGuests.
+func (w *Greeter) Party() error { return ErrNoGuests }
+
 // exampleT stands in for the *testing.T of a real test: Examples have
 // none. It runs the cleanups at finish, as a test's end does.
 type exampleT struct {
@@ -139,18 +145,19 @@ func ExampleSerialized() {
 	t := newExampleT()
 	defer t.finish()
 
-	cb := func() string { return "remembered" }
+	// An error keeps its identity in-process; over remote only when both
+	// sides name it (remote.WithErrors), which the serialized mode shows.
 	for _, opts := range [][]workers.Option{nil, {workerstest.Serialized()}} {
 		reg := workerstest.New(t, opts...)
 		if err := reg.Register("greeter", workers.Worker{Default: workers.New[Greeter]()}); err != nil {
 			panic(err)
 		}
-		_, err := reg.Bind(workers.Service{Service: "greeter"}).Call(context.Background(), "Remember", cb)
-		fmt.Println(errors.Is(err, workers.ErrInvalidArgument))
+		_, err := reg.Bind(workers.Service{Service: "greeter"}).Call(context.Background(), "Party")
+		fmt.Println(errors.Is(err, ErrNoGuests), err != nil)
 	}
 	// Output:
-	// false
-	// true
+	// true true
+	// false true
 }
 
 func ExampleConnect() {
