@@ -472,3 +472,29 @@ func TestSessionFallsBackToUnary(t *testing.T) {
 	assert.Eventually(t, func() bool { return tallyDisposed.Load() == before+1 }, 5*time.Second, time.Millisecond,
 		"and released where it was made")
 }
+
+// sharedTally is one object the server keeps; a stub to it, nested in a
+// result, must reach it and not a copy.
+var sharedTally = &Tally{}
+
+func (w *Store) NestedShared() map[string]any { return map[string]any{"tally": sharedTally} }
+
+func TestSessionNestedTargetIsTheOriginal(t *testing.T) {
+	store, _ := remoteStore(t)
+	ctx := t.Context()
+	got, err := workers.Call[map[string]any](ctx, store, "NestedShared")
+	require.NoError(t, err)
+	tally, ok := got["tally"].(*workers.Stub)
+	require.True(t, ok, "got %T", got["tally"])
+	defer tally.Close()
+	before := sharedTally.value()
+	_, err = workers.Call[int](ctx, tally, "Increment", 3)
+	require.NoError(t, err)
+	assert.Equal(t, before+3, sharedTally.value(), "the call ran on the server's own object")
+}
+
+func (c *Tally) value() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
