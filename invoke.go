@@ -276,18 +276,27 @@ func (ep *entrypoint) checkCount(m *method.Method, n int) error {
 	return newError(ErrInvalidArgument, "%s method %s: got %d arguments, want %s", ep.display, m.Signature(), n, want)
 }
 
-// argument converts and copies argument i for parameter type pt; one that
-// crosses by reference becomes a Stub held by *sc.
-func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type, sc **link.Scope) (reflect.Value, error) {
-	if v, ok, err := ep.swapArg(m, i, a, pt, sc); ok {
-		return v, err
-	}
+// argument converts and copies argument i for parameter type pt. Targets
+// and stubs in it, at any depth, become new references held by sc, which
+// is nil when the method's parameters can hold none (see markPlain).
+func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type, sc *link.Scope) (reflect.Value, error) {
 	if pt != stubType && isTarget(pt) {
-		return reflect.Value{}, newError(ErrInvalidArgument, "%s method %s: argument %d: parameter type %s is an RpcTarget, which crosses by reference: declare it as *workers.Stub (or any, or workers.Caller)", ep.display, m.Signature(), i, pt)
+		return reflect.Value{}, newError(ErrInvalidArgument, "%s method %s: argument %d: parameter type %s is an RpcTarget, which crosses by reference: declare the parameter as *workers.Stub (or any, or workers.Caller)", ep.display, m.Signature(), i, pt)
 	}
 	v, err := clone.Convert(a, pt)
 	if err == nil {
-		v, err = copier.CopyValueSwap(v, ep.argumentSwap(sc))
+		if pt.Kind() == reflect.Interface && v.Type() != pt {
+			// Copy it as the parameter holds it, so that a target
+			// arriving in an interface becomes a stub there.
+			iv := reflect.New(pt).Elem()
+			iv.Set(v)
+			v = iv
+		}
+		var swap clone.SwapFunc
+		if sc != nil {
+			swap = ep.worker.reg.holdIn(sc)
+		}
+		v, err = copier.CopyValueSwap(v, swap)
 	}
 	if err != nil {
 		return v, &callError{kind: ErrInvalidArgument, cause: err,
@@ -321,6 +330,10 @@ func markPlain(t *method.Table) {
 		}
 		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && plain(m.Result)
 		m.RefOut = m.Result != nil && (m.Result == stubType || isTarget(m.Result))
+		m.Refs = false
+		for _, pt := range m.Params {
+			m.Refs = m.Refs || mayHoldRef(pt, map[reflect.Type]bool{})
+		}
 	}
 }
 
@@ -347,13 +360,16 @@ func (ep *entrypoint) arguments(m *method.Method, args []any) (in shim.Args, sc 
 		return shim.Args{}, nil, err
 	}
 	in = shim.MakeArgs(len(args))
+	if m.Refs {
+		sc = new(link.Scope)
+	}
 	for i, a := range args {
 		pt, plain := m.Param(i)
 		if plain && a != nil && reflect.TypeOf(a) == pt {
 			in.Set(i, a)
 			continue
 		}
-		v, err := ep.argument(m, i, a, pt, &sc)
+		v, err := ep.argument(m, i, a, pt, sc)
 		if err != nil {
 			sc.End()
 			return shim.Args{}, nil, err
@@ -374,9 +390,12 @@ func (ep *entrypoint) reflectArguments(m *method.Method, args []any) (in []refle
 		lead = 2
 	}
 	in = make([]reflect.Value, lead+len(args))
+	if m.Refs {
+		sc = new(link.Scope)
+	}
 	for i, a := range args {
 		pt, _ := m.Param(i)
-		v, err := ep.argument(m, i, a, pt, &sc)
+		v, err := ep.argument(m, i, a, pt, sc)
 		if err != nil {
 			sc.End()
 			return nil, nil, err

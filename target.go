@@ -310,42 +310,41 @@ func checkResult(ep *entrypoint, m *method.Method, want reflect.Type) error {
 	return newError(ErrInvalidResult, "%s method %q: result: %s (%s) can never be a %s; the method was not called", ep.display, m.Name, got, m.Signature(), want)
 }
 
-// swapArg turns argument a, when it crosses by reference (an RpcTarget or a
-// Stub), into the Stub the callee receives for parameter type pt: a new
-// reference, added to *sc so that it is released when the method returns.
-// ok is false when a is an ordinary value.
-func (ep *entrypoint) swapArg(m *method.Method, i int, a any, pt reflect.Type, sc **link.Scope) (v reflect.Value, ok bool, err error) {
-	_, isStub := a.(*Stub)
-	if !isStub && !isTargetValue(a) {
-		return reflect.Value{}, false, nil
-	}
-	at := reflect.TypeOf(a)
-	if !holdsStub(pt) {
-		return reflect.Value{}, true, newError(ErrInvalidArgument, "%s method %s: argument %d: a %s crosses by reference as a *workers.Stub: declare the parameter as *workers.Stub (or any, or workers.Caller), not %s",
-			ep.display, m.Signature(), i, at, pt)
-	}
-	s := ep.worker.reg.reference(a)
-	if *sc == nil {
-		*sc = new(link.Scope)
-	}
-	(*sc).Add(s)
-	out := reflect.New(pt).Elem()
-	out.Set(reflect.ValueOf(s))
-	return out, true, nil
-}
-
-// argumentSwap returns the swap function of a copy of an argument: each
-// target or stub in it becomes a new reference held by *sc, released when
-// the method returns.
-func (ep *entrypoint) argumentSwap(sc **link.Scope) clone.SwapFunc {
+// holdIn returns the swap function of a copy of an argument: each target
+// or stub in it becomes a new reference held by sc, released when the
+// method returns.
+func (r *Registry) holdIn(sc *link.Scope) clone.SwapFunc {
 	return func(v reflect.Value) (reflect.Value, error) {
-		s := ep.worker.reg.reference(v.Interface())
-		if *sc == nil {
-			*sc = new(link.Scope)
-		}
-		(*sc).Add(s)
+		s := r.reference(v.Interface())
+		sc.Add(s)
 		return reflect.ValueOf(s), nil
 	}
+}
+
+// mayHoldRef reports whether a value of type t can hold a target or a stub
+// anywhere in it, so that copying it may make references.
+func mayHoldRef(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer:
+		return t == stubType || isTarget(t) || mayHoldRef(t.Elem(), seen)
+	case reflect.Slice, reflect.Array:
+		return mayHoldRef(t.Elem(), seen)
+	case reflect.Map:
+		return mayHoldRef(t.Key(), seen) || mayHoldRef(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if f := t.Field(i); f.IsExported() && mayHoldRef(f.Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // copyResult copies res, a call's result, for the caller whose context is

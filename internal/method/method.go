@@ -34,6 +34,7 @@ type Method struct {
 	AllPlain bool         // no parameter needs a copy, and none is variadic
 	PlainOut bool         // the result needs no copy
 	RefOut   bool         // the result crosses by reference (an RpcTarget or a stub)
+	Refs     bool         // some parameter can hold a reference: a call may make stubs
 }
 
 // Param returns the type of argument i (the element type for the variadic
