@@ -49,7 +49,6 @@ var (
 	embedsTargetType = reflect.TypeFor[embedsTarget]()
 	rpcTargetPtr     = reflect.TypeFor[*RpcTarget]()
 	stubType         = reflect.TypeFor[*Stub]()
-	callerType       = reflect.TypeFor[Caller]()
 )
 
 // isTarget reports whether values of t cross by reference as targets: t is

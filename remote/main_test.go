@@ -196,14 +196,3 @@ func waitFile(t *testing.T, path string) {
 func isUnavailable(err error) bool {
 	return errors.Is(err, workers.ErrUnavailable) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
-
-// serveHandler serves h on a loopback port until the test ends and returns
-// its base URL.
-func serveHandler(t testing.TB, h http.Handler) string {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config.Protocols = protocols()
-	srv.Start()
-	t.Cleanup(srv.Close)
-	return srv.URL
-}

@@ -21,7 +21,6 @@ package workerstest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -281,5 +280,3 @@ func (h *testHandler) WithGroup(name string) slog.Handler {
 	c.group = name
 	return &c
 }
-
-var errNoSuchMethod = errors.New("workerstest: the fake has no such method")
