@@ -63,6 +63,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 	return ep.worker.remote.Call(c, &transport.Call{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
 		Args: args, Props: c.Props(), Depth: int(c.inv.Depth), Result: result,
+		Caller: callerOf(ctx, b.from),
 	})
 }
 

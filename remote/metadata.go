@@ -4,6 +4,9 @@ import (
 	"context"
 	"maps"
 	"strings"
+
+	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // Call metadata is a small per-call channel of string pairs beside the
@@ -59,4 +62,29 @@ func withReceived(ctx context.Context, md map[string]string) context.Context {
 		clean[strings.ToLower(k)] = v
 	}
 	return context.WithValue(ctx, metadataKey{}, clean)
+}
+
+// The caller's name: a call carries the name of the worker that makes it
+// (transport.Call.Caller), so that the serving registry's interceptors and
+// logs can say who called (workers.CallInfo.Caller). The peer reports it
+// itself, so it is informational only: the credential the handler checks
+// (AllowToken, AllowCertificate) decides what a call may reach, and anyone
+// holding that credential can send any name.
+
+// sentCaller is the caller's name as a call carries it: none rather than
+// one over transport.MaxCallerBytes.
+func sentCaller(name string) string {
+	if len(name) > transport.MaxCallerBytes {
+		return ""
+	}
+	return name
+}
+
+// withCaller puts the caller's name a peer sent into the callee's context,
+// refusing one over transport.MaxCallerBytes.
+func withCaller(ctx context.Context, name, where string) (context.Context, error) {
+	if len(name) > transport.MaxCallerBytes {
+		return ctx, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: the caller's name is %d bytes long, over the limit of %d", where, len(name), transport.MaxCallerBytes)
+	}
+	return transport.WithCaller(ctx, name), nil
 }

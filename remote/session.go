@@ -321,9 +321,13 @@ func (t *importTarget) call(ctx context.Context, method string, args []any, resu
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1}
+	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1, Caller: sentCaller(hooks().Worker(ctx))}
 	return t.s.call(ctx, t.reg, f, args, nil, result, ctx, where)
 }
+
+// Registry is the registry the stub of t was made in: calls through the
+// stub outside any invocation pass its interceptors.
+func (t *importTarget) Registry() any { return t.reg }
 
 func (t *importTarget) Release() {
 	if t.released.Swap(true) {
@@ -672,6 +676,9 @@ func (s *session) where(f *frame) string {
 func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, has, owned bool, err error) {
 	where := s.where(f)
 	ctx = transport.WithDepth(withReceived(ctx, f.Metadata), max(f.Depth, 1)-1)
+	if ctx, err = withCaller(ctx, f.Caller, where); err != nil {
+		return nil, false, false, err
+	}
 	if f.Target == 0 {
 		if !s.server {
 			return nil, false, false, errorf([]error{workers.ErrServiceNotFound}, "workers: %s: a Transport serves no services to the handler", where)

@@ -47,7 +47,9 @@ type Hooks[B, C, E any] struct {
 	// does not resolve.
 	Local func(b B) (bool, error)
 	// NewStub returns the first reference (a *workers.Stub) to t, an
-	// object a transport reaches in another process.
+	// object a transport reaches in another process. When t has a method
+	// Registry() any, returning a *workers.Registry, calls through the stub
+	// made outside any invocation pass that registry's interceptors.
 	NewStub func(t Target) any
 	// Revoke releases every reference to the target of s (a *workers.Stub)
 	// now: calls through any of them fail with workers.ErrDisposed.
@@ -91,6 +93,9 @@ type Hooks[B, C, E any] struct {
 	// Depth returns the call-chain depth of the invocation ctx belongs to,
 	// or 0.
 	Depth func(ctx context.Context) int
+	// Worker names the worker whose invocation ctx belongs to, or, in a
+	// call a transport serves, the caller its peer reported; "" for none.
+	Worker func(ctx context.Context) string
 }
 
 // A Target is what a stub made by a transport calls: a reference held by
