@@ -52,8 +52,10 @@ type FetchFunc func(req *http.Request, call *CallInfo) (*http.Response, error)
 //
 // Interceptors see every call a registry makes or serves: [Binding.Call]
 // and [Call], typed clients (which then take the by-name path), calls
-// through stubs, [Binding.Fetch], and the calls that package remote's
-// handler serves. They run in the caller's goroutine, before the runtime's
+// through stubs (of this process's objects and of a remote peer's),
+// [Binding.Fetch], the calls that package remote's handler serves, and
+// scheduled events (cron triggers, [Registry.Scheduled]), which are calls
+// of the method "Scheduled" whose one argument is the [ScheduledEvent]. They run in the caller's goroutine, before the runtime's
 // own checks (depth, Close), so they see calls that those refuse too.
 //
 // A registry without interceptors pays nothing for them.
