@@ -149,7 +149,7 @@ func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error)
 	if res, err, ok := t.callSession(ctx, call, where); ok {
 		return res, err
 	}
-	req, err := encodeCall(call, metadataOf(ctx), where)
+	req, err := encodeCall(call, sentMetadata(ctx), where)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +325,7 @@ func (t *Transport) Fetch(ctx context.Context, call *transport.Call, req *http.R
 		}
 		out.Header.Set(headerProps, connect.EncodeBinaryHeader(data))
 	}
-	if md := metadataOf(ctx); len(md) > 0 {
+	if md := sentMetadata(ctx); len(md) > 0 {
 		data, err := encMode.Marshal(md)
 		if err != nil {
 			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: metadata: %v", where, err)

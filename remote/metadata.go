@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/internal/link"
 	"github.com/seed-29c11ff2/workers/transport"
 )
 
@@ -61,7 +62,37 @@ func withReceived(ctx context.Context, md map[string]string) context.Context {
 	for k, v := range md {
 		clean[strings.ToLower(k)] = v
 	}
+	if id := clean[tasksKey]; id != "" {
+		if g := link.SharedTasks(id); g != nil {
+			ctx = link.WithTasks(ctx, g)
+		}
+	}
 	return context.WithValue(ctx, metadataKey{}, clean)
+}
+
+// tasksKey is the metadata key that names the test kit's group of
+// WaitUntil tasks (workerstest.Tasks) a call's context carries, so that a
+// call served in this process for a peer in this process (an in-memory
+// remote hop) counts its tasks in the caller's group. An id that names no
+// group of this process is ignored.
+const tasksKey = "workers-tasks"
+
+// sentMetadata is the metadata a call made with ctx sends: ctx's, and the
+// id of its group of tasks, if it has one.
+func sentMetadata(ctx context.Context) map[string]string {
+	md := metadataOf(ctx)
+	g := link.TasksOf(ctx)
+	if g == nil {
+		return md
+	}
+	id := g.Share()
+	if md[tasksKey] == id {
+		return md
+	}
+	out := make(map[string]string, len(md)+1)
+	maps.Copy(out, md)
+	out[tasksKey] = id
+	return out
 }
 
 // The caller's name: a call carries the name of the worker that makes it

@@ -401,7 +401,7 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 		return nil, sizeError(where+": arguments", size)
 	}
 	f.Nested = enc.nested
-	f.Metadata = metadataOf(ctx)
+	f.Metadata = sentMetadata(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		f.Timeout = max(time.Until(dl).Milliseconds(), 1)
 	}

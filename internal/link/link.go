@@ -10,12 +10,16 @@ package link
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/seed-29c11ff2/workers/internal/shim"
 	"github.com/seed-29c11ff2/workers/transport"
@@ -204,6 +208,7 @@ func D1() D1Driver {
 // zero Tasks is ready to use.
 type Tasks struct {
 	mu      sync.Mutex
+	id      string // what Share returned; "" until it is called
 	n       int
 	idle    chan struct{} // closed when n drops to 0; nil while it is 0
 	errs    []error
@@ -259,6 +264,34 @@ type tasksKey struct{}
 // tasks, and those of the calls they make in-process, in g.
 func WithTasks(ctx context.Context, g *Tasks) context.Context {
 	return context.WithValue(ctx, tasksKey{}, g)
+}
+
+// shared maps the ids Share gave to their groups, weakly: a group no test
+// holds any more is forgotten.
+var shared sync.Map // string -> weak.Pointer[Tasks]
+
+// Share returns an id that names g to [SharedTasks], so that a call that
+// crosses to another registry of this process through a transport (which
+// carries no context values) can count its tasks in g.
+func (g *Tasks) Share() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.id == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		g.id = hex.EncodeToString(b[:])
+		shared.Store(g.id, weak.Make(g))
+		runtime.AddCleanup(g, func(id string) { shared.Delete(id) }, g.id)
+	}
+	return g.id
+}
+
+// SharedTasks returns the group Share named id, or nil.
+func SharedTasks(id string) *Tasks {
+	if w, ok := shared.Load(id); ok {
+		return w.(weak.Pointer[Tasks]).Value()
+	}
+	return nil
 }
 
 // TasksOf returns the Tasks of ctx, or nil.
