@@ -61,6 +61,13 @@ func init() {
 			}
 			return ci.target.info(ci.Method)
 		},
+		Uncopyable: uncopyable,
+		CallRegistry: func(call any) any {
+			if r := call.(*CallInfo).reg; r != nil {
+				return r
+			}
+			return nil
+		},
 		Export:     exportFor,
 		IsTarget:   isTarget,
 		TargetOf:   targetOf,

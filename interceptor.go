@@ -29,6 +29,7 @@ type CallInfo struct {
 	Result reflect.Type // the result type the caller asked for (Call[R]), or nil for any
 	Remote bool         // the callee runs in another process, reached through a transport
 
+	reg    *Registry   // the registry that makes the call
 	b      *Binding    // the binding called through, or nil
 	ep     *entrypoint // what b resolved to
 	target invoker     // the stub's target, or nil
@@ -175,6 +176,7 @@ func newCallInfo(ctx context.Context, b *Binding, ep *entrypoint, method string,
 		Args:       append([]any(nil), args...), // so that args stays on the caller's stack
 		Result:     result,
 		Remote:     ep.worker.remote != nil,
+		reg:        b.reg,
 		b:          b,
 		ep:         ep,
 	}
@@ -229,6 +231,7 @@ func (b *Binding) interceptFetch(req *http.Request, ep *entrypoint) (*http.Respo
 // interceptTarget makes a call on a stub's target through the interceptors
 // of ch, with ci filled by the caller but for what the context says.
 func (r *Registry) interceptTarget(ctx context.Context, ch *chain, ci *CallInfo, args []any) (any, error) {
+	ci.reg = r
 	ci.Caller = callerOf(ctx, "")
 	ci.Depth = nextDepth(ctx)
 	ci.Args = append([]any(nil), args...) // so that args stays on the caller's stack

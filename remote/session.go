@@ -93,7 +93,8 @@ type session struct {
 	ctx    context.Context // canceled when the session ends
 	cancel context.CancelFunc
 	out    sender
-	closer func() // ends the stream (client side)
+	closer func()                                // ends the stream (client side)
+	served func(context.Context) context.Context // Serialize's: marks the calls it serves
 
 	mu         sync.Mutex
 	exports    map[uint64]*export
@@ -676,6 +677,9 @@ func (s *session) where(f *frame) string {
 func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, has, owned bool, err error) {
 	where := s.where(f)
 	ctx = transport.WithDepth(withReceived(ctx, f.Metadata), max(f.Depth, 1)-1)
+	if s.served != nil {
+		ctx = s.served(ctx)
+	}
 	if ctx, err = withCaller(ctx, f.Caller, where); err != nil {
 		return nil, false, false, err
 	}

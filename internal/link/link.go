@@ -69,6 +69,13 @@ type Hooks[B, C, E any] struct {
 	// CallMethod describes the method that call, a *workers.CallInfo of a
 	// call in-process, runs.
 	CallMethod func(call any) (transport.MethodInfo, error)
+	// Uncopyable returns the index of the first of args that could not
+	// cross a call in-process (references aside), and why; a nil error
+	// when all can.
+	Uncopyable func(args []any) (int, error)
+	// CallRegistry returns the registry (a *workers.Registry) that makes
+	// call, a *workers.CallInfo, or nil.
+	CallRegistry func(call any) any
 	// Export returns a new reference (a *workers.Stub) to v, an RpcTarget
 	// or a *workers.Stub, for a transport to send: a target is exported by
 	// reg (a *workers.Registry) or, when reg is nil, by the registry of the
