@@ -552,7 +552,7 @@ func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args 
 	}
 	defer c.exit(a, own)
 	var group *link.Tasks
-	if !isRoot(ctx) {
+	if link.TasksInUse() && !isRoot(ctx) {
 		group = link.TasksOf(ctx)
 	}
 	if group != nil || a.tasks.Load() != nil {

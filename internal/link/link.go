@@ -270,8 +270,17 @@ type tasksKey struct{}
 // WithTasks returns a context whose invocations count their WaitUntil
 // tasks, and those of the calls they make in-process, in g.
 func WithTasks(ctx context.Context, g *Tasks) context.Context {
+	inUse.Store(true)
 	return context.WithValue(ctx, tasksKey{}, g)
 }
+
+// inUse is set once a context carries a Tasks: until then (in a program
+// that does not use the test kit) no call needs to look for one.
+var inUse atomic.Bool
+
+// TasksInUse reports whether any context of this process has carried a
+// Tasks: when not, [TasksOf] is nil for every context.
+func TasksInUse() bool { return inUse.Load() }
 
 // shared maps the ids Share gave to their groups, weakly: a group no test
 // holds any more is forgotten.
