@@ -338,6 +338,9 @@ type actor struct {
 	storage Storage
 	inst    any         // the *T; nil until made
 	broken  atomic.Bool // BlockConcurrencyWhile failed: reset the object after this call
+	// tasks is the test kit's group of the call running, if its context
+	// has one (see link.WithTasks): WaitUntil counts its tasks there.
+	tasks atomic.Pointer[link.Tasks]
 
 	// Guarded by cls.mu.
 	users int         // calls running or waiting, WaitUntil tasks
@@ -548,6 +551,13 @@ func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args 
 		return nil, err
 	}
 	defer c.exit(a, own)
+	var group *link.Tasks
+	if link.TasksInUse() && !isRoot(ctx) {
+		group = link.TasksOf(ctx)
+	}
+	if group != nil || a.tasks.Load() != nil {
+		defer a.tasks.Store(a.tasks.Swap(group))
+	}
 	if cc != nil {
 		// Only a method with a context can pass the call's turn on.
 		cc.tc = turnCtx{Context: cc.c.inv.Parent, t: turn{a: a, parent: parent}}
@@ -745,7 +755,11 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 		return
 	}
 	live := c.holdLive(a)
+	group := a.tasks.Load()
 	r.tasks.Add()
+	if group != nil {
+		group.Add()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := context.AfterFunc(r.drain, cancel)
 	go func() {
@@ -755,8 +769,11 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 		if live {
 			defer c.release(a)
 		}
-		_ = runTask(ctx, r, c.ep, task)
+		err := runTask(ctx, r, c.ep, task)
 		r.tasks.Done(nil)
+		if group != nil {
+			group.Done(err)
+		}
 	}()
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/workerstest"
 )
 
 // Counter keeps a count in memory and one in storage.
@@ -667,6 +668,18 @@ func (tk *Tasker) Done(ctx context.Context) (bool, error) {
 func taskers(t *testing.T, reg *workers.Registry) *workers.DurableObjectNamespace {
 	register(t, reg, "t", workers.Worker{DurableObjects: map[string]workers.Constructor{"Tasker": workers.New[Tasker]()}})
 	return reg.BindDurableObject(workers.DurableObjectBinding{ScriptName: "t", ClassName: "Tasker"})
+}
+
+// A test waits for an object's tasks with the kit, the registry open.
+func TestDurableObjectTasksWaitedFor(t *testing.T) {
+	reg := workerstest.New(t)
+	ns := taskers(t, reg)
+	ctx, tasks := workerstest.Tasks(t.Context())
+	require.NoError(t, errOnly(ns.GetByName("x").Call(ctx, "Later", 20*time.Millisecond)))
+	require.NoError(t, tasks.Wait(ctx))
+	done, err := workers.Call[bool](ctx, ns.GetByName("x"), "Done")
+	require.NoError(t, err)
+	assert.True(t, done, "the task ran to its end")
 }
 
 func TestDurableObjectWaitUntilAndClose(t *testing.T) {

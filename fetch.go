@@ -50,7 +50,8 @@ func (b *Binding) fetchResolved(req *http.Request, ep *entrypoint) (*http.Respon
 			return nil, err
 		}
 		defer c.end()
-		resp, err := ep.worker.remote.Fetch(c, &transport.Call{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.inv.Depth)}, req)
+		resp, err := ep.worker.remote.Fetch(c, &transport.Call{Service: ep.worker.name, Entrypoint: ep.name, Props: c.Props(), Depth: int(c.inv.Depth),
+			Caller: callerOf(req.Context(), b.from)}, req)
 		if resp != nil {
 			undeclaredLength(resp)
 		}

@@ -61,6 +61,13 @@ func init() {
 			}
 			return ci.target.info(ci.Method)
 		},
+		Uncopyable: uncopyable,
+		CallRegistry: func(call any) any {
+			if r := call.(*CallInfo).reg; r != nil {
+				return r
+			}
+			return nil
+		},
 		Export:     exportFor,
 		IsTarget:   isTarget,
 		TargetOf:   targetOf,
@@ -85,6 +92,7 @@ func init() {
 			}
 			return nil
 		},
+		Worker: func(ctx context.Context) string { return callerOf(ctx, "") },
 		Depth: func(ctx context.Context) int {
 			if ctx == nil || isRoot(ctx) {
 				return 0
@@ -146,11 +154,43 @@ func stubMethod(s any, name string) (transport.MethodInfo, bool, error) {
 	return transport.MethodInfo{Name: m.Name, Params: append([]reflect.Type(nil), m.Params...), Variadic: m.Variadic, Result: m.Result}, true, nil
 }
 
-// foreign is a stub's target that a transport reaches.
+// foreign is a stub's target that a transport reaches: a peer's object.
+// Calls through it pass the interceptors of the calling registry (see
+// registry), as every call does.
 type foreign struct{ t link.Target }
 
 func (f foreign) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	if r := f.registry(ctx); r != nil && r.targetChain != nil {
+		ci := &CallInfo{Target: f.t.Describe(), Method: method, Result: result, Remote: true, target: f}
+		return r.interceptTarget(ctx, r.targetChain, ci, args)
+	}
 	return f.t.Call(ctx, method, args, result)
+}
+
+// registry is the registry that makes a call with ctx through the stub:
+// that of the invocation ctx belongs to, else the one the transport made
+// the stub in (a Target with a Registry method says which).
+func (f foreign) registry(ctx context.Context) *Registry {
+	if c := invocationOf(ctx); c != nil {
+		if ep := c.entry(); ep != nil && ep.worker.reg != nil {
+			return ep.worker.reg
+		}
+	}
+	if rt, ok := f.t.(interface{ Registry() any }); ok {
+		r, _ := rt.Registry().(*Registry)
+		return r
+	}
+	return nil
+}
+
+// invoke is call past the interceptors.
+func (f foreign) invoke(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	return f.t.Call(ctx, method, args, result)
+}
+
+// info describes any method: the peer decides what the target has.
+func (f foreign) info(method string) (transport.MethodInfo, error) {
+	return transport.MethodInfo{Name: method, Params: []reflect.Type{reflect.TypeFor[[]any]()}, Variadic: true, Result: reflect.TypeFor[any]()}, nil
 }
 func (f foreign) release()         { f.t.Release() }
 func (f foreign) describe() string { return f.t.Describe() }

@@ -13,17 +13,23 @@ import (
 // it calls on; the invocation runs with what the innermost function
 // receives. It must not keep Args past the call.
 type CallInfo struct {
-	Service    string       // the worker called; "" for a call through a stub
-	Entrypoint string       // "" for the default entrypoint
-	Target     string       // for a call through a stub: the RpcTarget's type, such as "*main.Counter", or the Durable Object class
-	Method     string       // "" for Fetch
-	Caller     string       // the worker whose binding or invocation makes the call; "" outside any worker
-	Props      any          // the binding's props; nil when it has none
-	Depth      int          // the callee's depth in its call chain: 1 for a call from outside any worker
-	Args       []any        // the arguments, as the caller passed them; nil for Fetch
-	Result     reflect.Type // the result type the caller asked for (Call[R]), or nil for any
-	Remote     bool         // the callee runs in another process, reached through a transport
+	Service    string // the worker called; "" for a call through a stub
+	Entrypoint string // "" for the default entrypoint
+	Target     string // for a call through a stub: the RpcTarget's type, such as "*main.Counter", or the Durable Object class
+	Method     string // "" for Fetch
+	// Caller is the worker whose binding or invocation makes the call; ""
+	// outside any worker. For a call served for another process (package
+	// remote) it is the name the peer reports for its worker: informational
+	// only, since the peer's credential, not this name, is what the handler
+	// authorizes, and whoever holds the credential may send any name.
+	Caller string
+	Props  any          // the binding's props; nil when it has none
+	Depth  int          // the callee's depth in its call chain: 1 for a call from outside any worker
+	Args   []any        // the arguments, as the caller passed them; nil for Fetch
+	Result reflect.Type // the result type the caller asked for (Call[R]), or nil for any
+	Remote bool         // the callee runs in another process, reached through a transport
 
+	reg    *Registry   // the registry that makes the call
 	b      *Binding    // the binding called through, or nil
 	ep     *entrypoint // what b resolved to
 	target invoker     // the stub's target, or nil
@@ -47,8 +53,10 @@ type FetchFunc func(req *http.Request, call *CallInfo) (*http.Response, error)
 //
 // Interceptors see every call a registry makes or serves: [Binding.Call]
 // and [Call], typed clients (which then take the by-name path), calls
-// through stubs, [Binding.Fetch], and the calls that package remote's
-// handler serves. They run in the caller's goroutine, before the runtime's
+// through stubs (of this process's objects and of a remote peer's),
+// [Binding.Fetch], the calls that package remote's handler serves, and
+// scheduled events (cron triggers, [Registry.Scheduled]), which are calls
+// of the method "Scheduled" whose one argument is the [ScheduledEvent]. They run in the caller's goroutine, before the runtime's
 // own checks (depth, Close), so they see calls that those refuse too.
 //
 // A registry without interceptors pays nothing for them.
@@ -162,15 +170,32 @@ func newCallInfo(ctx context.Context, b *Binding, ep *entrypoint, method string,
 		Service:    ep.worker.name,
 		Entrypoint: ep.name,
 		Method:     method,
-		Caller:     b.from,
+		Caller:     callerOf(ctx, b.from),
 		Props:      b.svc.Props,
 		Depth:      nextDepth(ctx),
 		Args:       append([]any(nil), args...), // so that args stays on the caller's stack
 		Result:     result,
 		Remote:     ep.worker.remote != nil,
+		reg:        b.reg,
 		b:          b,
 		ep:         ep,
 	}
+}
+
+// callerOf names the worker that makes a call with ctx: from, the worker
+// whose binding it is; else the invocation ctx belongs to; else, for a call
+// a transport serves, the caller the peer reported (transport.WithCaller).
+func callerOf(ctx context.Context, from string) string {
+	if from != "" || ctx == nil || isRoot(ctx) {
+		return from
+	}
+	if c := invocationOf(ctx); c != nil {
+		if ep := c.entry(); ep != nil {
+			return ep.worker.name
+		}
+		return ""
+	}
+	return transport.CallerOf(ctx)
 }
 
 // nextDepth is the depth of an invocation made with ctx.
@@ -206,9 +231,8 @@ func (b *Binding) interceptFetch(req *http.Request, ep *entrypoint) (*http.Respo
 // interceptTarget makes a call on a stub's target through the interceptors
 // of ch, with ci filled by the caller but for what the context says.
 func (r *Registry) interceptTarget(ctx context.Context, ch *chain, ci *CallInfo, args []any) (any, error) {
-	if c := invocationOf(ctx); c != nil && c.entry() != nil {
-		ci.Caller = c.entry().worker.name
-	}
+	ci.reg = r
+	ci.Caller = callerOf(ctx, "")
 	ci.Depth = nextDepth(ctx)
 	ci.Args = append([]any(nil), args...) // so that args stays on the caller's stack
 	out, err := ch.call(ctx, ci)

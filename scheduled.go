@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
 	"github.com/seed-29c11ff2/workers/internal/wrangler"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // ScheduledEvent is what a worker's Scheduled handler is called with, the
@@ -159,6 +161,22 @@ func (r *Registry) cronLoop(ep *entrypoint, spec string, sched cron.Schedule, st
 // cannot miss it.
 func (r *Registry) fireCron(ep *entrypoint, ev ScheduledEvent) {
 	b := &Binding{reg: r, svc: Service{Service: ep.worker.name}}
+	if ep.worker.chain != nil {
+		// Through the interceptors, which run in the event's goroutine:
+		// counted as a task until it is over and logged, so that Close
+		// waits for it.
+		if !r.track.addTask() {
+			return
+		}
+		go func() {
+			defer r.track.done()
+			err := r.interceptScheduled(r.drain, b, ep, ev)
+			if err != nil && !errors.Is(err, ErrClosed) {
+				r.logScheduled(ep.label(), ev.Cron, err)
+			}
+		}()
+		return
+	}
 	c, inst, err := r.begin(r.drain, b, ep, "Scheduled")
 	if err != nil {
 		if !errors.Is(err, ErrClosed) {
@@ -207,8 +225,10 @@ func (ep *entrypoint) scheduledOnce(c *Ctx, inst any, ev ScheduledEvent, report 
 // tool fires a cron trigger by hand, as wrangler's /__scheduled route does.
 // The run is an invocation like any call: a fresh instance with Env and
 // Ctx, ctx's deadline and values and call depth, WaitUntil tasks that Close
-// waits for, and a panic returned as a *[PanicError]. A worker without the
-// handler fails with [ErrNoScheduledHandler].
+// waits for, and a panic returned as a *[PanicError]; it passes the
+// interceptors as a call of the method "Scheduled" with the event as its
+// argument, as cron triggers do. A worker without the handler fails with
+// [ErrNoScheduledHandler].
 func (r *Registry) Scheduled(ctx context.Context, service, cron string) error {
 	ep, err := r.lookup(Service{Service: service}, "")
 	if err != nil {
@@ -221,11 +241,63 @@ func (r *Registry) Scheduled(ctx context.Context, service, cron string) error {
 		return newError(ErrNoScheduledHandler, "%s: Handler does not export a Scheduled method", ep.display)
 	}
 	b := &Binding{reg: r, svc: Service{Service: service}}
+	ev := ScheduledEvent{Cron: cron, ScheduledTime: r.clock().Now().UTC()}
+	if ep.worker.chain != nil {
+		return r.interceptScheduled(ctx, b, ep, ev)
+	}
 	c, inst, err := r.begin(ctx, b, ep, "Scheduled")
 	if err != nil {
 		return err
 	}
-	return ep.scheduledOnce(c, inst, ScheduledEvent{Cron: cron, ScheduledTime: r.clock().Now().UTC()}, nil)
+	return ep.scheduledOnce(c, inst, ev, nil)
+}
+
+// interceptScheduled runs the scheduled event ev of ep through its
+// worker's interceptors, as a call of the method "Scheduled" with the
+// event as its argument: an interceptor sees it, may refuse it, and may
+// pass on another event.
+func (r *Registry) interceptScheduled(ctx context.Context, b *Binding, ep *entrypoint, ev ScheduledEvent) error {
+	ci := newCallInfo(ctx, b, ep, "Scheduled", []any{ev}, nil)
+	ci.target = scheduledRun{r: r, b: b, ep: ep}
+	_, err := ep.worker.chain.call(ctx, ci)
+	if err != nil && !ci.ran {
+		r.refused(ci, err)
+	}
+	return err
+}
+
+// scheduledRun is the innermost step of a scheduled event that passes
+// interceptors: the event itself.
+type scheduledRun struct {
+	r  *Registry
+	b  *Binding
+	ep *entrypoint
+}
+
+func (s scheduledRun) invoke(ctx context.Context, _ string, args []any, _ reflect.Type) (any, error) {
+	ev, ok := ScheduledEvent{}, len(args) == 1
+	if ok {
+		ev, ok = args[0].(ScheduledEvent)
+	}
+	if !ok {
+		return nil, newError(ErrInvalidArgument, "%s Scheduled: an interceptor passed on %d arguments (%T...), not one ScheduledEvent", s.ep.display, len(args), first(args))
+	}
+	c, inst, err := s.r.begin(ctx, s.b, s.ep, "Scheduled")
+	if err != nil {
+		return nil, err
+	}
+	return nil, s.ep.scheduledOnce(c, inst, ev, nil)
+}
+
+func (s scheduledRun) info(string) (transport.MethodInfo, error) {
+	return transport.MethodInfo{Name: "Scheduled", Params: []reflect.Type{reflect.TypeFor[ScheduledEvent]()}}, nil
+}
+
+func first(args []any) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
 }
 
 // scheduledRoute serves wrangler's routes for firing a scheduled event by

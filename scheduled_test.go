@@ -386,3 +386,82 @@ func TestHandlerTestScheduled(t *testing.T) {
 	assert.Equal(t, http.StatusNotImplemented, resp.StatusCode)
 	assert.Empty(t, runs)
 }
+
+// cronWatch records the scheduled events it sees and refuses the cron
+// "refuse".
+type cronWatch struct {
+	mu   sync.Mutex
+	seen []workers.CallInfo
+}
+
+var errCronRefused = errors.New("cron refused")
+
+func (w *cronWatch) WrapCall(next workers.CallFunc) workers.CallFunc {
+	return func(ctx context.Context, ci *workers.CallInfo) (any, error) {
+		w.mu.Lock()
+		w.seen = append(w.seen, *ci)
+		w.mu.Unlock()
+		if ev, ok := ci.Args[0].(workers.ScheduledEvent); ok && ev.Cron == "refuse" {
+			return nil, errCronRefused
+		}
+		return next(ctx, ci)
+	}
+}
+
+func (w *cronWatch) WrapFetch(next workers.FetchFunc) workers.FetchFunc { return next }
+
+func (w *cronWatch) crons() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, ci := range w.seen {
+		out = append(out, ci.Service+" "+ci.Method+" "+ci.Args[0].(workers.ScheduledEvent).Cron)
+	}
+	return out
+}
+
+// Scheduled events pass the interceptors as calls of the method
+// "Scheduled" with the event as their argument, however they fire: a cron
+// trigger, Registry.Scheduled, the /__scheduled route; an interceptor can
+// refuse one, and its handler does not run.
+func TestScheduledIntercepted(t *testing.T) {
+	for _, where := range []string{"registry", "worker"} {
+		t.Run(where, func(t *testing.T) {
+			clock := newFakeClock(time.Date(2025, 1, 1, 0, 4, 30, 0, time.UTC))
+			var logs syncBuffer
+			watch := &cronWatch{}
+			opts := []workers.Option{workers.WithClock(clock), workers.WithTestScheduled(),
+				workers.WithLogger(slog.New(slog.NewTextHandler(&logs, nil)))}
+			w := workers.Worker{Default: workers.New[cronJob](), Crons: []string{"*/5 * * * *"}}
+			if where == "registry" {
+				opts = append(opts, workers.WithInterceptors(watch))
+			} else {
+				w.Interceptors = []workers.Interceptor{watch}
+			}
+			reg := newRegistry(t, opts...)
+			runs := make(chan cronRun, 10)
+			w.Bindings = map[string]any{"RUNS": runs}
+			register(t, reg, "cron-job", w)
+			clock.waitPending(t, 1)
+
+			clock.set(time.Date(2025, 1, 1, 0, 5, 0, 0, time.UTC))
+			assert.Equal(t, "*/5 * * * *", receive(t, runs).ev.Cron)
+			require.NoError(t, reg.Scheduled(t.Context(), "cron-job", "by hand"))
+			assert.Equal(t, "by hand", receive(t, runs).ev.Cron)
+			url, client := startServer(t, reg.Handler("cron-job"))
+			resp, _ := sendRequest(t, client, http.MethodGet, url+"/__scheduled?cron=route", "")
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			assert.Equal(t, "route", receive(t, runs).ev.Cron)
+
+			err := reg.Scheduled(t.Context(), "cron-job", "refuse")
+			assert.ErrorIs(t, err, errCronRefused)
+			assert.Empty(t, runs, "the handler did not run")
+			assert.Equal(t, []string{"cron-job Scheduled */5 * * * *", "cron-job Scheduled by hand",
+				"cron-job Scheduled route", "cron-job Scheduled refuse"}, watch.crons())
+			watch.mu.Lock()
+			assert.Equal(t, 1, watch.seen[0].Depth)
+			watch.mu.Unlock()
+			assert.Contains(t, logs.String(), `msg="workers: call refused by an interceptor" service=cron-job method=Scheduled`)
+		})
+	}
+}

@@ -63,6 +63,7 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 	return ep.worker.remote.Call(c, &transport.Call{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
 		Args: args, Props: c.Props(), Depth: int(c.inv.Depth), Result: result,
+		Caller: callerOf(ctx, b.from),
 	})
 }
 
@@ -71,6 +72,16 @@ func (r *Registry) callRemote(ctx context.Context, b *Binding, ep *entrypoint, n
 // channel), with the same error, so that moving a worker to another process
 // changes nothing. References (targets, stubs) are the transport's to carry.
 func checkCrossing(ep *entrypoint, method string, args []any) error {
+	if i, err := uncopyable(args); err != nil {
+		return &callError{kind: ErrInvalidArgument, cause: err,
+			msg: fmt.Sprintf("workers: %s method %q: argument %d: %v", ep.display, method, i, err)}
+	}
+	return nil
+}
+
+// uncopyable returns the first of args that could not cross in-process,
+// and why.
+func uncopyable(args []any) (int, error) {
 	for i, a := range args {
 		if a == nil {
 			continue
@@ -81,11 +92,10 @@ func checkCrossing(ep *entrypoint, method string, args []any) error {
 		}
 		keep := func(v reflect.Value) (reflect.Value, error) { return v, nil }
 		if _, err := copier.CopyValueSwap(v, keep); err != nil {
-			return &callError{kind: ErrInvalidArgument, cause: err,
-				msg: fmt.Sprintf("workers: %s method %q: argument %d: %v", ep.display, method, i, err)}
+			return i, err
 		}
 	}
-	return nil
+	return 0, nil
 }
 
 // describe describes the RPC method name of the entrypoint b targets, with

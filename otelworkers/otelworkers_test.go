@@ -39,6 +39,17 @@ func (w *Calc) Fetch(r *http.Request) (*http.Response, error) {
 	return workers.NewResponse(http.StatusOK, "calc "+r.URL.Path), nil
 }
 
+// Counter is an RpcTarget that Calc hands out: its calls cross back to
+// the serving process through a stub.
+type Counter struct {
+	workers.RpcTarget
+	n int
+}
+
+func (c *Counter) Increment(by int) int { c.n += by; return c.n }
+
+func (w *Calc) Counter() *Counter { return &Counter{} }
+
 // Front runs in the calling registry and calls Calc through a binding.
 type Front struct{ workers.Entrypoint }
 
@@ -58,6 +69,15 @@ func (w *Front) Page(path string) (string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	return string(body), err
+}
+
+// Count calls a Counter of Calc's through its stub.
+func (w *Front) Count() (int, error) {
+	c, err := workers.Call[*workers.Stub](w.Ctx, w.Env.Service("CALC"), "Counter")
+	if err != nil {
+		return 0, err
+	}
+	return workers.Call[int](w.Ctx, c, "Increment", 2)
 }
 
 func (w *Front) Break() error {
@@ -151,6 +171,34 @@ func TestTraceAcrossRemote(t *testing.T) {
 	assert.Equal(t, "front", attr(client, "workers.caller").AsString())
 	assert.Equal(t, int64(2), attr(client, "workers.depth").AsInt64())
 	assert.Equal(t, int64(2), attr(server, "workers.depth").AsInt64(), "the depth spans processes")
+	assert.Equal(t, "front", attr(server, "workers.caller").AsString(), "the caller's name crossed too")
+}
+
+// A call through a stub of the serving process's object is traced on both
+// sides too: a client span in the caller, its child on the serving side.
+func TestTraceRemoteStub(t *testing.T) {
+	f := setup(t)
+	n, err := workers.Call[int](context.Background(), f.front, "Count")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+
+	byName := map[string][]tracetest.SpanStub{}
+	spans := f.spans.GetSpans()
+	for _, s := range spans {
+		byName[attr(s, "rpc.method").AsString()] = append(byName[attr(s, "rpc.method").AsString()], s)
+	}
+	inc := byName["Increment"]
+	require.Len(t, inc, 2, "the caller's span and the server's")
+	server, client := inc[0], inc[1]
+	assert.Equal(t, trace.SpanKindClient, client.SpanKind)
+	assert.Equal(t, "front", attr(client, "workers.caller").AsString())
+	assert.Equal(t, trace.SpanKindServer, server.SpanKind)
+	assert.Equal(t, "*otelworkers_test.Counter", attr(server, "rpc.service").AsString())
+	assert.Equal(t, "front", attr(server, "workers.caller").AsString())
+	assert.Equal(t, client.SpanContext.SpanID(), server.Parent.SpanID())
+	for _, s := range spans {
+		assert.Equal(t, spans[0].SpanContext.TraceID(), s.SpanContext.TraceID(), "span %s is in the one trace", s.Name)
+	}
 }
 
 // A fetch across the hop is traced likewise, with its HTTP method and

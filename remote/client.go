@@ -149,7 +149,7 @@ func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error)
 	if res, err, ok := t.callSession(ctx, call, where); ok {
 		return res, err
 	}
-	req, err := encodeCall(call, metadataOf(ctx), where)
+	req, err := encodeCall(call, sentMetadata(ctx), where)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func (t *Transport) Call(ctx context.Context, call *transport.Call) (any, error)
 func encodeCall(call *transport.Call, md map[string]string, where string) (*CallRequest, error) {
 	req := &CallRequest{
 		Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method,
-		Depth: call.Depth, Metadata: md,
+		Depth: call.Depth, Metadata: md, Caller: sentCaller(call.Caller),
 	}
 	size := 0
 	if n := len(call.Args); n > 0 {
@@ -315,6 +315,9 @@ func (t *Transport) Fetch(ctx context.Context, call *transport.Call, req *http.R
 		out.Header.Set(headerEntrypoint, call.Entrypoint)
 	}
 	out.Header.Set(headerDepth, strconv.Itoa(call.Depth))
+	if c := sentCaller(call.Caller); c != "" {
+		out.Header.Set(headerCaller, c)
+	}
 	if call.Props != nil {
 		data, err := encode(call.Props)
 		if err != nil {
@@ -322,7 +325,7 @@ func (t *Transport) Fetch(ctx context.Context, call *transport.Call, req *http.R
 		}
 		out.Header.Set(headerProps, connect.EncodeBinaryHeader(data))
 	}
-	if md := metadataOf(ctx); len(md) > 0 {
+	if md := sentMetadata(ctx); len(md) > 0 {
 		data, err := encMode.Marshal(md)
 		if err != nil {
 			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: metadata: %v", where, err)

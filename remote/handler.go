@@ -302,6 +302,9 @@ func (h *handler) serveCall(ctx context.Context, req *connect.Request[CallReques
 	if err != nil {
 		return nil, h.connectError(err)
 	}
+	if ctx, err = withCaller(ctx, m.Caller, where); err != nil {
+		return nil, h.connectError(err)
+	}
 	b := h.reg.Bind(workers.Service{Service: m.Service, Entrypoint: ep, Props: props})
 	// The caller counted this invocation at m.Depth; the call below counts
 	// one more than the context says.
@@ -575,6 +578,11 @@ func (h *handler) serveFetch(w http.ResponseWriter, r *http.Request, p *principa
 		defer cancel()
 	}
 	ctx = transport.WithDepth(withReceived(ctx, md), depth-1)
+	ctx, err = withCaller(ctx, r.Header.Get(headerCaller), where)
+	if err != nil {
+		h.writeFetchError(w, r, err)
+		return
+	}
 	inner := r.Clone(ctx)
 	inner.URL, inner.Host, inner.RequestURI = target, target.Host, ""
 	for k := range inner.Header {

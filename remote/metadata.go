@@ -4,6 +4,10 @@ import (
 	"context"
 	"maps"
 	"strings"
+
+	"github.com/seed-29c11ff2/workers"
+	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // Call metadata is a small per-call channel of string pairs beside the
@@ -58,5 +62,60 @@ func withReceived(ctx context.Context, md map[string]string) context.Context {
 	for k, v := range md {
 		clean[strings.ToLower(k)] = v
 	}
+	if id := clean[tasksKey]; id != "" {
+		if g := link.SharedTasks(id); g != nil {
+			ctx = link.WithTasks(ctx, g)
+		}
+	}
 	return context.WithValue(ctx, metadataKey{}, clean)
+}
+
+// tasksKey is the metadata key that names the test kit's group of
+// WaitUntil tasks (workerstest.Tasks) a call's context carries, so that a
+// call served in this process for a peer in this process (an in-memory
+// remote hop) counts its tasks in the caller's group. An id that names no
+// group of this process is ignored.
+const tasksKey = "workers-tasks"
+
+// sentMetadata is the metadata a call made with ctx sends: ctx's, and the
+// id of its group of tasks, if it has one.
+func sentMetadata(ctx context.Context) map[string]string {
+	md := metadataOf(ctx)
+	g := link.TasksOf(ctx)
+	if g == nil {
+		return md
+	}
+	id := g.Share()
+	if md[tasksKey] == id {
+		return md
+	}
+	out := make(map[string]string, len(md)+1)
+	maps.Copy(out, md)
+	out[tasksKey] = id
+	return out
+}
+
+// The caller's name: a call carries the name of the worker that makes it
+// (transport.Call.Caller), so that the serving registry's interceptors and
+// logs can say who called (workers.CallInfo.Caller). The peer reports it
+// itself, so it is informational only: the credential the handler checks
+// (AllowToken, AllowCertificate) decides what a call may reach, and anyone
+// holding that credential can send any name.
+
+// sentCaller is the caller's name as a call carries it: none rather than
+// one over transport.MaxCallerBytes.
+func sentCaller(name string) string {
+	if len(name) > transport.MaxCallerBytes {
+		return ""
+	}
+	return name
+}
+
+// withCaller puts the caller's name a peer sent into the callee's context,
+// refusing one over transport.MaxCallerBytes.
+func withCaller(ctx context.Context, name, where string) (context.Context, error) {
+	if len(name) > transport.MaxCallerBytes {
+		return ctx, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: the caller's name is %d bytes long, over the limit of %d", where, len(name), transport.MaxCallerBytes)
+	}
+	return transport.WithCaller(ctx, name), nil
 }

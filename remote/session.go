@@ -93,7 +93,8 @@ type session struct {
 	ctx    context.Context // canceled when the session ends
 	cancel context.CancelFunc
 	out    sender
-	closer func() // ends the stream (client side)
+	closer func()                                // ends the stream (client side)
+	served func(context.Context) context.Context // Serialize's: marks the calls it serves
 
 	mu         sync.Mutex
 	exports    map[uint64]*export
@@ -321,9 +322,13 @@ func (t *importTarget) call(ctx context.Context, method string, args []any, resu
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1}
+	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1, Caller: sentCaller(hooks().Worker(ctx))}
 	return t.s.call(ctx, t.reg, f, args, nil, result, ctx, where)
 }
+
+// Registry is the registry the stub of t was made in: calls through the
+// stub outside any invocation pass its interceptors.
+func (t *importTarget) Registry() any { return t.reg }
 
 func (t *importTarget) Release() {
 	if t.released.Swap(true) {
@@ -397,7 +402,7 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 		return nil, sizeError(where+": arguments", size)
 	}
 	f.Nested = enc.nested
-	f.Metadata = metadataOf(ctx)
+	f.Metadata = sentMetadata(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		f.Timeout = max(time.Until(dl).Milliseconds(), 1)
 	}
@@ -672,6 +677,12 @@ func (s *session) where(f *frame) string {
 func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, has, owned bool, err error) {
 	where := s.where(f)
 	ctx = transport.WithDepth(withReceived(ctx, f.Metadata), max(f.Depth, 1)-1)
+	if s.served != nil {
+		ctx = s.served(ctx)
+	}
+	if ctx, err = withCaller(ctx, f.Caller, where); err != nil {
+		return nil, false, false, err
+	}
 	if f.Target == 0 {
 		if !s.server {
 			return nil, false, false, errorf([]error{workers.ErrServiceNotFound}, "workers: %s: a Transport serves no services to the handler", where)

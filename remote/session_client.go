@@ -46,7 +46,7 @@ func (t *Transport) callSession(ctx context.Context, call *transport.Call, where
 			return nil, err, true
 		}
 		s.adopt(hooks().RegistryOf(ctx))
-		f := &frame{Op: opCall, Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method, Depth: call.Depth}
+		f := &frame{Op: opCall, Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method, Depth: call.Depth, Caller: sentCaller(call.Caller)}
 		res, err = s.call(ctx, nil, f, call.Args, call.Props, call.Result, hooks().Caller(ctx), where)
 		if err != nil && errors.Is(err, errNotSent) && try < 2 {
 			continue // the session ended before the call left: through a new one

@@ -58,6 +58,7 @@ type frame struct {
 	Nested     bool              `cbor:"16,keyasint,omitempty"` // references inside the args' or result's values
 	IDs        []uint64          `cbor:"17,keyasint,omitempty"` // opRelease: the receiver's export ids
 	Version    int               `cbor:"18,keyasint,omitempty"` // opHello
+	Caller     string            `cbor:"19,keyasint,omitempty"` // opCall: the calling worker, as it names itself (informational)
 }
 
 // tagRef is the CBOR tag of a reference: tag(27100)[kind, id].

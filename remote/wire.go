@@ -41,6 +41,7 @@ type CallRequest struct {
 	Props      cbor.RawMessage   `cbor:"props,omitempty"` // the binding's props; absent when nil
 	Depth      int               `cbor:"depth"`           // the callee's depth in its call chain
 	Metadata   map[string]string `cbor:"metadata,omitempty"`
+	Caller     string            `cbor:"caller,omitempty"` // the calling worker, as it names itself (informational)
 }
 
 // CallResponse is the message of a call's result. Errors are connect errors
@@ -72,6 +73,7 @@ const (
 	headerProps      = "Workers-Remote-Props"    // base64url CBOR
 	headerMetadata   = "Workers-Remote-Metadata" // base64url CBOR
 	headerDepth      = "Workers-Remote-Depth"
+	headerCaller     = "Workers-Remote-Caller"
 	headerURL        = "Workers-Remote-Url"
 	headerTimeout    = "Workers-Remote-Timeout-Ms"
 	headerResult     = "Workers-Remote-Result" // "ok" or "error" on every Fetch answer of the handler

@@ -33,6 +33,10 @@ type Call struct {
 	Props      any          // the binding's props
 	Depth      int          // this invocation's depth in its call chain
 	Result     reflect.Type // the result type the caller wants (workers.Call), or nil for any
+	// Caller is the worker whose binding or invocation makes the call, ""
+	// outside any worker. The serving side receives it as the caller
+	// reports it (see [WithCaller]): it names, it does not authenticate.
+	Caller string
 }
 
 // A Dialer makes the Transport for a service that a configuration file
@@ -61,4 +65,31 @@ func WithDepth(ctx context.Context, depth int) context.Context {
 func Depth(ctx context.Context) int {
 	d, _ := ctx.Value(depthKey{}).(int)
 	return d
+}
+
+// MaxCallerBytes bounds the caller's name a call carries across processes
+// ([Call.Caller]): a serving side refuses a longer one, and a calling side
+// sends none rather than a longer one.
+const MaxCallerBytes = 256
+
+type callerKey struct{}
+
+// WithCaller returns a context in which a call received from another
+// process counts as made by the worker named caller, as the peer reported
+// it. A transport's serving side uses it so that the serving registry's
+// interceptors see who called ([workers.CallInfo].Caller). The name is
+// informational: the peer's credential, which the serving side checked,
+// is the authority on what the call may reach; anyone holding that
+// credential can claim any name.
+func WithCaller(ctx context.Context, caller string) context.Context {
+	if caller == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, callerKey{}, caller)
+}
+
+// CallerOf returns the caller WithCaller put in ctx, or "".
+func CallerOf(ctx context.Context) string {
+	c, _ := ctx.Value(callerKey{}).(string)
+	return c
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/workerstest"
@@ -44,21 +46,34 @@ var ErrNoGuests = errors.New("no guests")
 func (w *Greeter) Party() error { return ErrNoGuests }
 
 // exampleT stands in for the *testing.T of a real test: Examples have
-// none. It runs the cleanups at finish, as a test's end does.
+// none. It runs the cleanups at finish, as a test's end does. The
+// testing.TB it embeds is nil: it has the methods the kit and these
+// Examples use, and is a testing.TB only so that workerstest.Run takes it.
 type exampleT struct {
+	testing.TB
 	cleanups []func()
 	dir      string
+	name     string
 }
 
 func newExampleT() *exampleT {
 	dir, _ := os.MkdirTemp("", "workerstest-example")
-	return &exampleT{dir: dir}
+	return &exampleT{dir: dir, name: "Example"}
 }
 
-func (t *exampleT) Helper()                        {}
-func (t *exampleT) Cleanup(f func())               { t.cleanups = append(t.cleanups, f) }
-func (t *exampleT) TempDir() string                { return t.dir }
-func (t *exampleT) Name() string                   { return "Example" }
+func (t *exampleT) Helper()          {}
+func (t *exampleT) Cleanup(f func()) { t.cleanups = append(t.cleanups, f) }
+func (t *exampleT) TempDir() string  { return t.dir }
+func (t *exampleT) Name() string     { return t.name }
+
+// Run runs f as a subtest, as testing.T.Run does.
+func (t *exampleT) Run(name string, f func(t *exampleT)) bool {
+	sub := newExampleT()
+	sub.name = t.name + "/" + name
+	defer sub.finish()
+	f(sub)
+	return true
+}
 func (t *exampleT) Log(args ...any)                {}
 func (t *exampleT) Errorf(format string, a ...any) { fmt.Printf("error: "+format+"\n", a...) }
 func (t *exampleT) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
@@ -170,4 +185,75 @@ func ExampleConnect() {
 	workerstest.Connect(t, server, caller) // names is remote in caller, over HTTP/2 in memory
 	fmt.Println(workers.Call[string](context.Background(), caller.Bind(workers.Service{Service: "names"}), "Lookup", 1))
 	// Output: Linus <nil>
+}
+
+func ExampleRun() {
+	t := newExampleT() // in a test: the test's *testing.T, and test a func(*testing.T, ...)
+	defer t.finish()
+
+	setup := func(t testing.TB, reg *workers.Registry) {
+		if err := reg.Register("greeter", workers.Worker{Default: workers.New[Greeter]()}); err != nil {
+			t.Fatalf("%v", err)
+		}
+	}
+	// The same test against the worker in-process, serialized as over the
+	// wire, and served through package remote (here over an in-memory
+	// listener; workerstest.Subprocess serves it from another process,
+	// which an Example cannot start).
+	workerstest.Run(t, setup, func(t *exampleT, reg *workers.Registry) {
+		greeter := reg.Bind(workers.Service{Service: "greeter"})
+		answer, err := workers.Call[string](context.Background(), greeter, "Remember", func() string { return "called back" })
+		_, party := greeter.Call(context.Background(), "Party")
+		fmt.Println(t.Name(), answer, err, errors.Is(party, ErrNoGuests))
+	}, workerstest.InProcess, workerstest.SerializedCalls, workerstest.InMemoryRemote)
+	// Output:
+	// Example/local called back <nil> true
+	// Example/serialized called back <nil> false
+	// Example/remote called back <nil> false
+}
+
+func ExampleWaitAll() {
+	t := newExampleT()
+	defer t.finish()
+
+	reg := workerstest.New(t)
+	if err := reg.Register("greeter", workers.Worker{Default: workers.New[Greeter]()}); err != nil {
+		panic(err)
+	}
+	greeter := reg.Bind(workers.Service{Service: "greeter"})
+	for _, name := range []string{"Ada", "Grace"} {
+		if _, err := greeter.Call(context.Background(), "Welcome", name); err != nil {
+			panic(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println(workerstest.WaitAll(ctx, reg)) // every task so far; reg stays open
+	fmt.Println(len(outbox))
+	<-outbox
+	<-outbox
+	// Output:
+	// <nil>
+	// 2
+}
+
+// Report reads its LIMIT var and its STORE binding.
+type Report struct{ workers.Entrypoint }
+
+func (w *Report) Summary() string {
+	store, _ := w.Env.Get("STORE")
+	return fmt.Sprintf("limit %s, store %v", w.Env.Var("LIMIT"), store)
+}
+
+func ExampleBinding() {
+	t := newExampleT()
+	defer t.finish()
+
+	reg := workerstest.New(t)
+	workerstest.Load(t, reg, "testdata/report/wrangler.toml", workers.Worker{Default: workers.New[Report]()},
+		workerstest.Binding("LIMIT", "5"),              // a var, for this test
+		workerstest.Binding("STORE", map[string]int{}), // the D1 database, replaced by any Go value
+	)
+	fmt.Println(workers.Call[string](context.Background(), reg.Bind(workers.Service{Service: "report"}), "Summary"))
+	// Output: limit 5, store map[] <nil>
 }

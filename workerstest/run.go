@@ -72,6 +72,13 @@ const (
 	Subprocess Mode = "process"
 )
 
+// A Runner is what [Run] runs subtests with: *testing.T is a
+// Runner[*testing.T].
+type Runner[T any] interface {
+	testing.TB
+	Run(name string, f func(t T)) bool
+}
+
 // DefaultModes are the modes Run uses when it is given none.
 var DefaultModes = []Mode{InProcess, SerializedCalls, InMemoryRemote, Subprocess}
 
@@ -92,7 +99,10 @@ const serveEnv = "WORKERSTEST_SERVE"
 // selected; there, Run runs setup and serves the workers instead of
 // running test, so setup must not depend on anything the test did
 // before it called Run.
-func Run(t *testing.T, setup func(t testing.TB, reg *workers.Registry), test func(t *testing.T, reg *workers.Registry), modes ...Mode) {
+//
+// t is usually the test's *testing.T, and test a func(*testing.T,
+// *workers.Registry); any [Runner] will do, such as a harness of one's own.
+func Run[T Runner[T]](t T, setup func(t testing.TB, reg *workers.Registry), test func(t T, reg *workers.Registry), modes ...Mode) {
 	t.Helper()
 	if os.Getenv(serveEnv) == t.Name() {
 		serveChild(t, setup)
@@ -102,7 +112,7 @@ func Run(t *testing.T, setup func(t testing.TB, reg *workers.Registry), test fun
 		modes = DefaultModes
 	}
 	for _, m := range modes {
-		t.Run(string(m), func(t *testing.T) {
+		t.Run(string(m), func(t T) {
 			reg := New(t)
 			switch m {
 			case InProcess:
@@ -128,7 +138,7 @@ func Run(t *testing.T, setup func(t testing.TB, reg *workers.Registry), test fun
 // startChild starts this test binary again to serve the workers of the
 // test that called Run (the parent of t), and returns its address and the
 // services it serves. The test's end stops it.
-func startChild(t *testing.T) (string, []string) {
+func startChild(t testing.TB) (string, []string) {
 	t.Helper()
 	parent := t.Name()[:strings.LastIndex(t.Name(), "/")]
 	var pattern []string
@@ -196,7 +206,7 @@ const listening = "WORKERSTEST_LISTENING "
 
 // serveChild is Run in the process startChild started: it serves setup's
 // workers on a loopback port until its standard input closes.
-func serveChild(t *testing.T, setup func(t testing.TB, reg *workers.Registry)) {
+func serveChild(t testing.TB, setup func(t testing.TB, reg *workers.Registry)) {
 	reg := New(t)
 	setup(t, reg)
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -209,8 +209,12 @@ type TaskGroup struct{ g link.Tasks }
 // Tasks returns a copy of ctx whose calls, and the calls they make in this
 // process, count their WaitUntil tasks in the returned group, so that a
 // test can wait for the background work of one call without closing the
-// registry. (Tasks of a remote worker run, and are waited for, where it
-// runs.)
+// registry: tasks of worker calls ([workers.Ctx.WaitUntil]), of Durable
+// Object calls ([workers.DurableObjectState.WaitUntil], while the call
+// runs), and of calls served, in any registry of this process, for a
+// remote peer of this process ([Connect], the InMemoryRemote mode of
+// [Run]): the group's id crosses in the call metadata. Tasks of a worker in
+// another process (the Subprocess mode) run, and are waited for, there.
 func Tasks(ctx context.Context) (context.Context, *TaskGroup) {
 	g := &TaskGroup{}
 	g.g.Collect = true

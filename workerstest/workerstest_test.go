@@ -220,3 +220,57 @@ func TestFakeFetch(t *testing.T) {
 		assert.Equal(t, "page /a", string(body))
 	}
 }
+
+// Outbox is a Durable Object that sends in the background.
+type Outbox struct{ workers.DurableObject }
+
+func (o *Outbox) Send(to string) string {
+	o.State.WaitUntil(func(ctx context.Context) error { return errors.New("object bounced: " + to) })
+	return "ok"
+}
+
+// Post reaches the OUTBOX object of a name.
+type Post struct{ workers.Entrypoint }
+
+func (w *Post) Send(to string) (string, error) {
+	return workers.Call[string](w.Ctx, w.Env.DurableObject("OUTBOX").GetByName(to), "Send", to)
+}
+
+// A group of tasks counts those that Durable Object calls start, and
+// those of calls served for a remote peer in this process.
+func TestTasksOfObjectsAndServedCalls(t *testing.T) {
+	server := workerstest.New(t)
+	require.NoError(t, server.Register("post", workers.Worker{
+		Default:               workers.New[Post](),
+		DurableObjects:        map[string]workers.Constructor{"Outbox": workers.New[Outbox]()},
+		DurableObjectBindings: []workers.DurableObjectBinding{{Name: "OUTBOX", ClassName: "Outbox"}},
+	}))
+	require.NoError(t, server.Register("mail", workers.Worker{
+		Default:  workers.New[Mailer](),
+		Services: []workers.Service{{Binding: "SELF", Service: "mail"}},
+	}))
+	caller := workerstest.New(t)
+	workerstest.Connect(t, server, caller)
+
+	for _, c := range []struct {
+		name string
+		reg  *workers.Registry
+		svc  string
+		want string
+	}{
+		{"durable object", server, "post", "object bounced: a"},
+		{"served for a peer", caller, "mail", "bounced: bad"},
+		{"durable object served for a peer", caller, "post", "object bounced: a"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, tasks := workerstest.Tasks(t.Context())
+			to := "a"
+			if c.svc == "mail" {
+				to = "bad"
+			}
+			_, err := c.reg.Bind(workers.Service{Service: c.svc}).Call(ctx, "Send", to)
+			require.NoError(t, err)
+			assert.EqualError(t, tasks.Wait(ctx), c.want)
+		})
+	}
+}

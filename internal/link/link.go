@@ -10,12 +10,16 @@ package link
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/seed-29c11ff2/workers/internal/shim"
 	"github.com/seed-29c11ff2/workers/transport"
@@ -47,7 +51,9 @@ type Hooks[B, C, E any] struct {
 	// does not resolve.
 	Local func(b B) (bool, error)
 	// NewStub returns the first reference (a *workers.Stub) to t, an
-	// object a transport reaches in another process.
+	// object a transport reaches in another process. When t has a method
+	// Registry() any, returning a *workers.Registry, calls through the stub
+	// made outside any invocation pass that registry's interceptors.
 	NewStub func(t Target) any
 	// Revoke releases every reference to the target of s (a *workers.Stub)
 	// now: calls through any of them fail with workers.ErrDisposed.
@@ -63,6 +69,13 @@ type Hooks[B, C, E any] struct {
 	// CallMethod describes the method that call, a *workers.CallInfo of a
 	// call in-process, runs.
 	CallMethod func(call any) (transport.MethodInfo, error)
+	// Uncopyable returns the index of the first of args that could not
+	// cross a call in-process (references aside), and why; a nil error
+	// when all can.
+	Uncopyable func(args []any) (int, error)
+	// CallRegistry returns the registry (a *workers.Registry) that makes
+	// call, a *workers.CallInfo, or nil.
+	CallRegistry func(call any) any
 	// Export returns a new reference (a *workers.Stub) to v, an RpcTarget
 	// or a *workers.Stub, for a transport to send: a target is exported by
 	// reg (a *workers.Registry) or, when reg is nil, by the registry of the
@@ -91,6 +104,9 @@ type Hooks[B, C, E any] struct {
 	// Depth returns the call-chain depth of the invocation ctx belongs to,
 	// or 0.
 	Depth func(ctx context.Context) int
+	// Worker names the worker whose invocation ctx belongs to, or, in a
+	// call a transport serves, the caller its peer reported; "" for none.
+	Worker func(ctx context.Context) string
 }
 
 // A Target is what a stub made by a transport calls: a reference held by
@@ -199,6 +215,7 @@ func D1() D1Driver {
 // zero Tasks is ready to use.
 type Tasks struct {
 	mu      sync.Mutex
+	id      string // what Share returned; "" until it is called
 	n       int
 	idle    chan struct{} // closed when n drops to 0; nil while it is 0
 	errs    []error
@@ -253,7 +270,44 @@ type tasksKey struct{}
 // WithTasks returns a context whose invocations count their WaitUntil
 // tasks, and those of the calls they make in-process, in g.
 func WithTasks(ctx context.Context, g *Tasks) context.Context {
+	inUse.Store(true)
 	return context.WithValue(ctx, tasksKey{}, g)
+}
+
+// inUse is set once a context carries a Tasks: until then (in a program
+// that does not use the test kit) no call needs to look for one.
+var inUse atomic.Bool
+
+// TasksInUse reports whether any context of this process has carried a
+// Tasks: when not, [TasksOf] is nil for every context.
+func TasksInUse() bool { return inUse.Load() }
+
+// shared maps the ids Share gave to their groups, weakly: a group no test
+// holds any more is forgotten.
+var shared sync.Map // string -> weak.Pointer[Tasks]
+
+// Share returns an id that names g to [SharedTasks], so that a call that
+// crosses to another registry of this process through a transport (which
+// carries no context values) can count its tasks in g.
+func (g *Tasks) Share() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.id == "" {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		g.id = hex.EncodeToString(b[:])
+		shared.Store(g.id, weak.Make(g))
+		runtime.AddCleanup(g, func(id string) { shared.Delete(id) }, g.id)
+	}
+	return g.id
+}
+
+// SharedTasks returns the group Share named id, or nil.
+func SharedTasks(id string) *Tasks {
+	if w, ok := shared.Load(id); ok {
+		return w.(weak.Pointer[Tasks]).Value()
+	}
+	return nil
 }
 
 // TasksOf returns the Tasks of ctx, or nil.
