@@ -56,7 +56,7 @@ func (t *durableTarget) invokeRemote(ctx context.Context, host *worker, method s
 	defer c.end()
 	return dt.CallDurableObject(c, &transport.Call{
 		Service: host.name, Class: t.ns.b.ClassName, Object: t.id.String(), Method: method,
-		Args: args, Depth: int(c.inv.Depth), Result: result,
+		Args: args, Depth: int(c.inv.Depth), Result: result, Caller: callerOf(ctx, ""),
 	})
 }
 

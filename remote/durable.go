@@ -38,7 +38,7 @@ func (t *Transport) CallDurableObject(ctx context.Context, call *transport.Call)
 			return nil, errorf([]error{workers.ErrUnavailable}, "workers: %s: the handler at %s speaks session version %d, which carries no Durable Object calls (version %d does): upgrade it", where, t.base, s.version, objectsVersion)
 		}
 		s.adopt(hooks().RegistryOf(ctx))
-		f := &frame{Op: opCall, Service: call.Service, Class: call.Class, Object: call.Object, Method: call.Method, Depth: call.Depth}
+		f := &frame{Op: opCall, Service: call.Service, Class: call.Class, Object: call.Object, Method: call.Method, Depth: call.Depth, Caller: sentCaller(call.Caller)}
 		res, err := s.call(ctx, nil, f, call.Args, nil, call.Result, hooks().Caller(ctx), where)
 		if err != nil && errors.Is(err, errNotSent) && try < 2 {
 			continue // the session ended before the call left: through a new one
