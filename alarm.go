@@ -249,7 +249,7 @@ func (c *doClass) invokeAlarm(ctx context.Context, a *actor) (err error) {
 	defer c.ep.finishTarget(&cc.c, &inv, "Alarm", &err)
 	defer cc.tc.t.done.Store(true)
 	if a.inst == nil {
-		if err := a.build(); err != nil {
+		if err := a.build(ctx); err != nil {
 			return err
 		}
 	}

@@ -117,6 +117,10 @@
 // A call on an object's [Stub] keeps every rule above. A call chain that
 // comes back to an object it is already in runs (the object knows its own
 // call by the context), so pass a method's context on to nested calls.
+// A class that loads state before its first call implements
+// [DurableObjectConstructor]. A namespace whose ScriptName is a worker
+// registered with [Registry.RegisterRemote] (package remote) is reached in
+// the one process that hosts it, with the same semantics.
 //
 // # Middleware and logs
 //

@@ -39,6 +39,12 @@ import (
 // runtime calls Alarm(ctx context.Context) error, when the class has it, at
 // the time set with [Storage.SetAlarm].
 //
+// An object that must load state before its first call, as a Workers
+// constructor does inside ctx.blockConcurrencyWhile, implements
+// [DurableObjectConstructor]: its Construct runs once each time the instance
+// is made (on the first call, and again after an eviction), before any
+// call reaches it.
+//
 // A call chain that comes back to an object it is already in (A calls a
 // worker that calls A) runs at once on the same instance, as a nested call
 // runs in JavaScript while the outer one awaits, instead of waiting for
@@ -50,6 +56,32 @@ import (
 type DurableObject struct {
 	Env   *Env                // the hosting worker's bindings
 	State *DurableObjectState // Workers' this.ctx: the ID, storage, WaitUntil, BlockConcurrencyWhile
+}
+
+// DurableObjectConstructor is implemented by a Durable Object class whose
+// instances must prepare themselves before their first call: Go's form of
+// a Workers constructor that runs
+//
+//	ctx.blockConcurrencyWhile(async () => { this.value = await ctx.storage.get("value") })
+//
+// The runtime calls Construct once each time it makes the instance (on the
+// object's first call, and again when a call comes after an eviction or a
+// reset), with Env and State filled, before any call of the object runs:
+// calls that arrive meanwhile wait for it, as behind BlockConcurrencyWhile.
+// Its ctx carries the caller's values (metadata, the depth of its call
+// chain) but is not canceled when that caller gives up, only when
+// [Registry.Close] stops waiting. When Construct fails, the call that made the
+// instance and the calls waiting for it fail with its error (a panic as a
+// *[PanicError]); the instance is dropped, and the next call makes a new
+// one, which runs Construct again. Construct cannot be called over RPC.
+//
+//	func (c *Counter) Construct(ctx context.Context) error {
+//		n, _, err := workers.StorageGet[int](ctx, c.State.Storage(), "n")
+//		c.n = n
+//		return err
+//	}
+type DurableObjectConstructor interface {
+	Construct(ctx context.Context) error
 }
 
 // durableObject is promoted to *T exactly when T embeds one DurableObject
@@ -130,6 +162,7 @@ type doClass struct {
 	key     [sha256.Size]byte
 	ep      *entrypoint // the class's method table and name in messages, as for an RpcTarget
 	alarm   *method.Method
+	init    bool // the class is a DurableObjectConstructor
 	env     *Env
 	dir     string // the class's directory: one <id>.sqlite per object
 	display string
@@ -156,6 +189,7 @@ func newClass(wk *worker, class string, c Constructor) (*doClass, error) {
 	ptr := reflect.PointerTo(c.typ)
 	exclude := maps.Clone(excludedFor(c.typ))
 	exclude["Alarm"] = true
+	exclude["Construct"] = true
 	display := fmt.Sprintf("durable object %q of service %q", class, wk.name)
 	ep := &entrypoint{worker: wk, track: wk.reg.track, name: class, ctor: c, table: method.Build(ptr, exclude), display: display}
 	markPlain(ep.table)
@@ -179,6 +213,13 @@ func newClass(wk *worker, class string, c Constructor) (*doClass, error) {
 				class, ErrInvalidWorker, c.typ, strings.TrimPrefix(m.Type.String(), "func("+ptr.String()))
 		}
 		cls.alarm = &method.Method{Name: "Alarm", Func: m.Func, Type: m.Type, Ctx: true, Error: true}
+	}
+	if m, ok := ptr.MethodByName("Construct"); ok {
+		if !ptr.Implements(reflect.TypeFor[DurableObjectConstructor]()) {
+			return nil, fmt.Errorf("durable object class %q: %w: type %s: method Construct%s must be Construct(ctx context.Context) error (see workers.DurableObjectConstructor)",
+				class, ErrInvalidWorker, c.typ, strings.TrimPrefix(m.Type.String(), "func("+ptr.String()))
+		}
+		cls.init = true
 	}
 	return cls, nil
 }
@@ -338,6 +379,7 @@ type actor struct {
 	storage Storage
 	inst    any         // the *T; nil until made
 	broken  atomic.Bool // BlockConcurrencyWhile failed: reset the object after this call
+	failed  error       // Construct failed: the calls that waited for it fail so (written under the turn)
 	// tasks is the test kit's group of the call running, if its context
 	// has one (see link.WithTasks): WaitUntil counts its tasks there.
 	tasks atomic.Pointer[link.Tasks]
@@ -514,6 +556,10 @@ func (c *doClass) method(name string) (*method.Method, error) {
 		return nil, newError(ErrReservedMethod, "%s: 'Fetch' is a reserved method and cannot be called over RPC", c.display)
 	case "Alarm":
 		return nil, newError(ErrReservedMethod, "%s: 'Alarm' is a reserved method and cannot be called over RPC; the runtime calls it when the alarm set with Storage.SetAlarm is due", c.display)
+	case "Construct":
+		if c.init {
+			return nil, newError(ErrReservedMethod, "%s: 'Construct' is a reserved method and cannot be called over RPC; the runtime calls it when it makes the object", c.display)
+		}
 	}
 	return c.ep.method(name)
 }
@@ -565,7 +611,7 @@ func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args 
 		defer cc.tc.t.done.Store(true)
 	}
 	if a.inst == nil {
-		if err := a.build(); err != nil {
+		if err := a.build(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -600,8 +646,12 @@ func (c *doClass) enter(ctx context.Context, t *durableTarget, parent *turn, wha
 		if !a.dead.Load() {
 			return a, true, nil
 		}
+		failed := a.failed
 		a.turn.release() // reset while we waited: try the new one
 		c.release(a)
+		if failed != nil {
+			return nil, false, failed // its Construct failed: as the call that ran it
+		}
 	}
 }
 
@@ -691,9 +741,10 @@ func (a *actor) leave() {
 	a.turn.release()
 }
 
-// build makes the object's instance, with Env and State filled. It may run
-// user code (a NewFunc constructor): call it where panics are recovered.
-func (a *actor) build() error {
+// build makes the object's instance, with Env and State filled, and runs
+// its Construct. It may run user code (a NewFunc constructor): call it where
+// panics are recovered. The caller holds the object's turn.
+func (a *actor) build(ctx context.Context) error {
 	c := a.cls
 	ctor := c.ep.ctor
 	var p any
@@ -706,8 +757,41 @@ func (a *actor) build() error {
 	}
 	base := p.(embedsDurableObject).durableObject()
 	base.Env, base.State = c.env, &a.state
+	if c.init {
+		if err := a.initialize(ctx, p.(DurableObjectConstructor)); err != nil {
+			// Not kept: the calls waiting for it fail so, and the next
+			// call makes a new one.
+			a.failed = err
+			c.reset(a)
+			return err
+		}
+	}
 	a.inst = p
 	return nil
+}
+
+// initialize runs the Construct of the new instance p, within the object's
+// turn: calls of p itself that Construct makes (through its namespace, or
+// BlockConcurrencyWhile) run at once instead of waiting for it.
+func (a *actor) initialize(ctx context.Context, p DurableObjectConstructor) (err error) {
+	c := a.cls
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(c.reg.drain, cancel)()
+	tc := &turnCtx{Context: ictx, t: turn{a: a, parent: turnOf(ctx)}}
+	defer tc.t.done.Store(true)
+	defer func() {
+		if v := recover(); v != nil {
+			err = c.ep.panicked("Construct", v)
+		}
+		if err != nil {
+			err = &callError{kind: err, msg: fmt.Sprintf("workers: %s id %s: Construct: %v", c.display, a.id, err)}
+		}
+	}()
+	return p.Construct(tc)
 }
 
 // DurableObjectState is a Durable Object's own context, Workers'
@@ -783,7 +867,9 @@ func (s *DurableObjectState) WaitUntil(task func(ctx context.Context) error) {
 // at once, the call holding the object already; from a WaitUntil task or
 // another goroutine it waits for the running call first. If fn fails or
 // panics, the error (a panic as *[PanicError]) is returned and the object
-// is reset, as Workers resets it: its next call makes a new instance.
+// is reset, as Workers resets it: its next call makes a new instance. For
+// what a Workers constructor does with it (load state before the first
+// call), implement [DurableObjectConstructor].
 func (s *DurableObjectState) BlockConcurrencyWhile(ctx context.Context, fn func(context.Context) error) error {
 	if s == nil || s.a == nil || fn == nil {
 		return errors.New("workers: BlockConcurrencyWhile: not a live Durable Object, or nil fn")

@@ -36,6 +36,11 @@ new_sqlite_classes = ["Counter"]
   "durable_objects": { "bindings": [ { "name": "COUNTER", "class_name": "Counter" } ] }, // as wrangler writes it
   "migrations": [ { "tag": "v1", "new_classes": ["Counter"] } ]
 }`},
+		{"wrangler.json", `{
+  "name": "front",
+  "durable_objects": { "bindings": [ { "name": "COUNTER", "class_name": "Counter" } ] },
+  "migrations": [ { "tag": "v1", "new_sqlite_classes": ["Counter"] } ]
+}`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			path := writeConfig(t, tc.file, tc.body)
@@ -60,6 +65,20 @@ new_sqlite_classes = ["Counter"]
 			_, err = os.Stat(filepath.Join(filepath.Dir(path), ".wrangler", "state", "do", "front-Counter", id.String()+".sqlite"))
 			assert.NoError(t, err)
 		})
+	}
+}
+
+// script_name, the worker that exports the class, is read in every format.
+func TestDurableObjectConfigScriptName(t *testing.T) {
+	want := []workers.DurableObjectBinding{{Name: "ROOMS", ClassName: "Room", ScriptName: "chat"}}
+	for file, body := range map[string]string{
+		"wrangler.toml":  "name = \"front\"\n[[durable_objects.bindings]]\nname = \"ROOMS\"\nclass_name = \"Room\"\nscript_name = \"chat\"\n",
+		"wrangler.json":  `{"name": "front", "durable_objects": {"bindings": [{"name": "ROOMS", "class_name": "Room", "script_name": "chat"}]}}`,
+		"wrangler.jsonc": "{\n  // another worker's class\n  \"name\": \"front\", \"durable_objects\": {\"bindings\": [{\"name\": \"ROOMS\", \"class_name\": \"Room\", \"script_name\": \"chat\"},]},\n}",
+	} {
+		cfg, err := workers.LoadConfig(writeConfig(t, file, body))
+		require.NoError(t, err, file)
+		assert.Equal(t, want, cfg.DurableObjects, file)
 	}
 }
 

@@ -25,6 +25,7 @@ type DurableObjectNamespace struct {
 	key     [sha256.Size]byte
 	err     error // a binding that can never resolve
 	cls     atomic.Pointer[doClass]
+	host    atomic.Pointer[worker] // the remote worker that hosts the class, when one does
 	display string
 }
 
@@ -94,30 +95,40 @@ func (n *DurableObjectNamespace) Binding() DurableObjectBinding {
 	return n.b
 }
 
-// resolve finds the class once; workers are never removed.
-func (n *DurableObjectNamespace) resolve() (*doClass, error) {
+// resolve finds the class once; workers are never removed. For a class
+// hosted by a remote worker it returns that worker instead (and a nil
+// class).
+func (n *DurableObjectNamespace) resolve() (*doClass, *worker, error) {
 	if n == nil || n.reg == nil {
 		if n != nil && n.err != nil {
-			return nil, n.err
+			return nil, nil, n.err
 		}
-		return nil, newError(ErrNamespaceNotFound, "the Durable Object namespace is not bound to a registry")
+		return nil, nil, newError(ErrNamespaceNotFound, "the Durable Object namespace is not bound to a registry")
 	}
 	if c := n.cls.Load(); c != nil {
-		return c, nil
+		return c, nil, nil
+	}
+	if wk := n.host.Load(); wk != nil {
+		return nil, wk, nil
 	}
 	if n.err != nil {
-		return nil, n.err
+		return nil, nil, n.err
 	}
-	c, err := n.reg.lookupClass(n.b, n.from)
-	if err != nil {
-		return nil, err
+	c, wk, err := n.reg.lookupClass(n.b, n.from)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case wk != nil:
+		n.host.Store(wk)
+		return nil, wk, nil
 	}
 	n.cls.Store(c)
-	return c, nil
+	return c, nil, nil
 }
 
-// lookupClass finds the class a namespace binding names.
-func (r *Registry) lookupClass(b DurableObjectBinding, from string) (*doClass, error) {
+// lookupClass finds the class a namespace binding names: a class of this
+// registry, or the remote worker (a nil class) that hosts it elsewhere.
+func (r *Registry) lookupClass(b DurableObjectBinding, from string) (*doClass, *worker, error) {
 	prefix := ""
 	if from != "" {
 		prefix = fmt.Sprintf("worker %q ", from)
@@ -129,10 +140,11 @@ func (r *Registry) lookupClass(b DurableObjectBinding, from string) (*doClass, e
 	wk := r.workers[b.ScriptName]
 	r.mu.RUnlock()
 	if wk == nil {
-		return nil, newError(ErrServiceNotFound, "%sclass %q: service %q is not registered%s", prefix, b.ClassName, b.ScriptName, r.known())
+		return nil, nil, newError(ErrServiceNotFound, "%sclass %q: service %q is not registered%s", prefix, b.ClassName, b.ScriptName, r.known())
 	}
 	if wk.remote != nil {
-		return nil, newError(ErrNamespaceNotFound, "%sclass %q: service %q runs in another process, and Durable Objects are reached only in the process that hosts them", prefix, b.ClassName, b.ScriptName)
+		// Whether it exports the class is for its host to say, call by call.
+		return nil, wk, nil
 	}
 	c := wk.classes[b.ClassName]
 	if c == nil {
@@ -140,9 +152,9 @@ func (r *Registry) lookupClass(b DurableObjectBinding, from string) (*doClass, e
 		if len(wk.classes) > 0 {
 			msg += fmt.Sprintf(" (its classes: %v)", sortedKeys(wk.classes))
 		}
-		return nil, newError(ErrNamespaceNotFound, "%s", msg)
+		return nil, nil, newError(ErrNamespaceNotFound, "%s", msg)
 	}
-	return c, nil
+	return c, nil, nil
 }
 
 // validateDurable checks the namespace bindings of wk, as Validate does
@@ -153,7 +165,7 @@ func (r *Registry) validateDurable(wk *worker) []error {
 	}
 	var errs []error
 	for _, name := range sortedKeys(wk.env.durable) {
-		if _, err := r.lookupClass(wk.env.durable[name].b, wk.name); err != nil {
+		if _, _, err := r.lookupClass(wk.env.durable[name].b, wk.name); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -183,7 +195,7 @@ func (n *DurableObjectNamespace) NewUniqueID() DurableObjectID {
 // anything else, and for an ID of another namespace.
 func (n *DurableObjectNamespace) IDFromString(s string) (DurableObjectID, error) {
 	if n == nil || n.err != nil {
-		_, err := n.resolve()
+		_, _, err := n.resolve()
 		return DurableObjectID{}, err
 	}
 	id, problem := parseID(s)
@@ -227,9 +239,13 @@ type durableTarget struct {
 func (t *durableTarget) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
 	c := t.cls.Load()
 	if c == nil {
+		var host *worker
 		var err error
-		if c, err = t.ns.resolve(); err != nil {
+		if c, host, err = t.ns.resolve(); err != nil {
 			return nil, err
+		}
+		if host != nil {
+			return t.callRemote(ctx, host, method, args, result)
 		}
 		if t.id.IsZero() {
 			return nil, newError(ErrInvalidArgument, "%s method %q: the zero DurableObjectID names no object", c.display, method)
@@ -248,11 +264,19 @@ func (t *durableTarget) call(ctx context.Context, method string, args []any, res
 
 // invoke is call past the interceptors, once the class is resolved.
 func (t *durableTarget) invoke(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
-	return t.cls.Load().call(ctx, t, method, args, result)
+	c := t.cls.Load()
+	if c == nil {
+		return t.invokeRemote(ctx, t.ns.host.Load(), method, args, result)
+	}
+	return c.call(ctx, t, method, args, result)
 }
 
 func (t *durableTarget) info(name string) (transport.MethodInfo, error) {
-	m, err := t.cls.Load().method(name)
+	c := t.cls.Load()
+	if c == nil {
+		return transport.MethodInfo{}, newError(ErrMethodNotFound, "%s is remote: its methods are described where it runs", t.describe())
+	}
+	m, err := c.method(name)
 	if err != nil {
 		return transport.MethodInfo{}, err
 	}

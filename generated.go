@@ -99,6 +99,7 @@ func init() {
 			}
 			return depthOf(ctx)
 		},
+		Object: hostedObject,
 	}
 }
 

@@ -203,6 +203,31 @@
 // a clear error; so does a Transport whose handler or protocol carries no
 // sessions (HTTP/1.1, an older handler).
 //
+// # Durable Objects
+//
+// A Durable Object namespace is hosted by one serving process: the one
+// whose registry registers the class (Worker.DurableObjects) and serves it
+// with [NewHandler]. A calling process registers that worker with
+// [Register] and binds the namespace with its name as script_name
+// (workers.DurableObjectBinding.ScriptName); its IDs, stubs and calls then
+// work as in-process, and every caller, through any Transport or
+// credential, reaches the one object of an ID, its calls serialized with
+// everyone's. The calls travel on the session (a call frame naming class
+// and ID instead of an entrypoint), never as unary calls, so that what they
+// pass and return crosses by reference as in any other session call; a
+// Transport whose handler carries no sessions (HTTP/1.1, an older handler)
+// fails them with workers.ErrUnavailable. The handler checks the ID (a
+// malformed one, or one of another namespace, is workers.ErrInvalidArgument)
+// and the credential: only a rule with [Allow].Class names objects,
+//
+//	remote.AllowToken(token, remote.Allow{Service: "counter", Class: "Counter", Methods: []string{"Get"}})
+//
+// and no entrypoint rule reaches one. Run one host per namespace: replicas
+// would each run their own instance of an ID (see the README for what
+// sharding would need). A call chain that leaves the host and comes back to
+// an object it is in waits for itself until its deadline, as the object
+// knows its own call by a context that does not cross processes.
+//
 // # Security
 //
 // Named entrypoints stay permission boundaries: a peer reaches only the

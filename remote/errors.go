@@ -50,6 +50,7 @@ var (
 		{"closed", workers.ErrClosed, connect.CodeUnavailable},
 		{"unavailable", workers.ErrUnavailable, connect.CodeUnavailable},
 		{"invalid_worker", workers.ErrInvalidWorker, connect.CodeInternal},
+		{"namespace_not_found", workers.ErrNamespaceNotFound, connect.CodeNotFound},
 		{"deadline_exceeded", context.DeadlineExceeded, connect.CodeDeadlineExceeded},
 		{"canceled", context.Canceled, connect.CodeCanceled},
 	}

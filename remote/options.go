@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
+	"slices"
 
 	"connectrpc.com/connect"
 )
@@ -101,16 +102,25 @@ func (o interceptorsOption) applyToHandler(c *handlerConfig) {
 	c.connect = append(c.connect, connect.WithInterceptors(o...))
 }
 
-// Allow is what a credential may call: one entrypoint of one service, and
-// optionally only some of its methods.
+// Allow is what a credential may call: one entrypoint of one service, or
+// the objects of one Durable Object class the service hosts, and
+// optionally only some of their methods.
+//
+// A rule with Class set allows calls of the objects of that class (every
+// ID), and no entrypoint: Allow{Service: "counter", Class: "Counter",
+// Methods: []string{"Get"}} lets a credential call Get on any Counter of
+// worker "counter". A rule without Class allows no Durable Object, even
+// with Entrypoint "*": an object's state outlives calls, so reaching it is
+// granted on its own.
 type Allow struct {
 	Service    string   // a service name, or "*" for every service
-	Entrypoint string   // a named entrypoint, "" (or "default") for the default one, or "*" for all
+	Entrypoint string   // a named entrypoint, "" (or "default") for the default one, or "*" for all; ignored with Class
+	Class      string   // a Durable Object class of Service, or "*" for all of them; "" for an entrypoint rule
 	Methods    []string // the RPC methods, and "Fetch" for HTTP; nil for all of them
 }
 
 func (a Allow) allows(service, entrypoint, method string) bool {
-	if a.Service != "*" && a.Service != service {
+	if a.Class != "" || a.Service != "*" && a.Service != service {
 		return false
 	}
 	ep := a.Entrypoint
@@ -136,6 +146,23 @@ type principal struct {
 	name  string
 	all   bool
 	allow []Allow
+}
+
+// allowsObject reports whether p may call method on the objects of class
+// of service.
+func (p *principal) allowsObject(service, class, method string) bool {
+	if p.all {
+		return true
+	}
+	for _, a := range p.allow {
+		if a.Class == "" || a.Class != "*" && a.Class != class || a.Service != "*" && a.Service != service {
+			continue
+		}
+		if a.Methods == nil || slices.Contains(a.Methods, method) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *principal) allows(service, entrypoint, method string) bool {

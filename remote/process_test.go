@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +213,56 @@ func TestProcessKilledWithStubsHeld(t *testing.T) {
 	n, err = workers.Call[int](ctx, calc, "Apply", func(x int) (int, error) { return x * 2, nil }, 4)
 	require.NoError(t, err)
 	assert.Equal(t, 8, n)
+}
+
+// Two calling processes' Transports increment one Durable Object hosted by
+// a server process, which is SIGKILLed mid-way and started again on the
+// same state: no acknowledged increment is lost, none counted twice, and
+// the same Transports reach the object again.
+func TestProcessDurableObjectKilled(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db.sqlite")
+	p := startServer(t, "127.0.0.1:0", db)
+	var nss []*workers.DurableObjectNamespace
+	for range 2 {
+		reg := dial(t, p.url(), []string{"ledgers"})
+		nss = append(nss, reg.BindDurableObject(workers.DurableObjectBinding{ScriptName: "ledgers", ClassName: "Ledger"}))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	var acked, failed atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for _, ns := range nss {
+		for range 4 {
+			wg.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := workers.Call[int](ctx, ns.GetByName("shared"), "Add", 1); err != nil {
+						failed.Add(1)
+						return // unavailable, and maybe applied: not acknowledged
+					}
+					acked.Add(1)
+				}
+			})
+		}
+	}
+	require.Eventually(t, func() bool { return acked.Load() >= 100 }, time.Minute, time.Millisecond)
+	p.kill()
+	close(stop)
+	wg.Wait()
+
+	startServer(t, p.addr, db)
+	n, err := workers.Call[int](ctx, nss[1].GetByName("shared"), "Get")
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, int64(n), acked.Load(), "acknowledged increments survive the SIGKILL")
+	assert.LessOrEqual(t, int64(n), acked.Load()+failed.Load(), "an increment is applied at most once")
+	m, err := workers.Call[int](ctx, nss[0].GetByName("shared"), "Add", 1)
+	require.NoError(t, err)
+	assert.Equal(t, n+1, m, "both Transports reach the one object again")
 }

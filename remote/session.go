@@ -96,6 +96,8 @@ type session struct {
 	closer func()                                // ends the stream (client side)
 	served func(context.Context) context.Context // Serialize's: marks the calls it serves
 
+	version int // client side: the handler's session version
+
 	mu         sync.Mutex
 	exports    map[uint64]*export
 	imports    map[uint64]*importTarget
@@ -661,6 +663,9 @@ func (s *session) serve(ctx context.Context, f *frame) {
 }
 
 func (s *session) where(f *frame) string {
+	if f.Class != "" {
+		return describeObject(f.Service, f.Class, f.Object, f.Method)
+	}
 	if f.Target == 0 {
 		ep := f.Entrypoint
 		if ep == "default" {
@@ -686,6 +691,9 @@ func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, ha
 	if f.Target == 0 {
 		if !s.server {
 			return nil, false, false, errorf([]error{workers.ErrServiceNotFound}, "workers: %s: a Transport serves no services to the handler", where)
+		}
+		if f.Class != "" {
+			return s.callObject(ctx, f, d, where)
 		}
 		return s.callEntrypoint(ctx, f, d, where)
 	}

@@ -120,6 +120,7 @@ func (t *Transport) open(where string) (*session, error, bool) {
 	}
 	s := newSession(context.Background(), false, "the handler at "+t.base, t.sess.limits, stream.Send)
 	s.errs = t.errors
+	s.version = hello.Frames[0].Version
 	s.closer = func() {
 		_ = stream.CloseRequest()
 		_ = stream.CloseResponse()

@@ -22,7 +22,13 @@ import (
 const SessionProcedure = ServicePath + "Session"
 
 // sessionVersion is the version of the session protocol a hello carries.
-const sessionVersion = 1
+// Version 2 added calls of Durable Objects (frame fields Class and
+// Object), which a Transport makes only of a handler that speaks it.
+const sessionVersion = 2
+
+// objectsVersion is the first session version that carries calls of
+// Durable Objects.
+const objectsVersion = 2
 
 // Frame operations.
 const (
@@ -59,6 +65,8 @@ type frame struct {
 	IDs        []uint64          `cbor:"17,keyasint,omitempty"` // opRelease: the receiver's export ids
 	Version    int               `cbor:"18,keyasint,omitempty"` // opHello
 	Caller     string            `cbor:"19,keyasint,omitempty"` // opCall: the calling worker, as it names itself (informational)
+	Class      string            `cbor:"20,keyasint,omitempty"` // opCall of a Durable Object: its class, of Service
+	Object     string            `cbor:"21,keyasint,omitempty"` // opCall of a Durable Object: its ID, 64 hex digits
 }
 
 // tagRef is the CBOR tag of a reference: tag(27100)[kind, id].
@@ -210,6 +218,16 @@ func (f *frame) check() error {
 		}
 		if f.Target == 0 && f.Service == "" {
 			return fmt.Errorf("call %d names neither a service nor a reference", f.ID)
+		}
+		if f.Class != "" || f.Object != "" {
+			switch {
+			case f.Target != 0:
+				return fmt.Errorf("call %d names both a reference and a Durable Object", f.ID)
+			case f.Class == "":
+				return fmt.Errorf("call %d names an object ID without its class", f.ID)
+			case f.Entrypoint != "" || len(f.Props) > 0:
+				return fmt.Errorf("call %d of a Durable Object names an entrypoint or props", f.ID)
+			}
 		}
 		if len(f.Types) > len(f.Args) {
 			return fmt.Errorf("call %d: %d types for %d arguments", f.ID, len(f.Types), len(f.Args))

@@ -37,6 +37,26 @@ type Call struct {
 	// outside any worker. The serving side receives it as the caller
 	// reports it (see [WithCaller]): it names, it does not authenticate.
 	Caller string
+
+	// A call of a Durable Object (see [DurableObjectTransport]) names the
+	// object instead of an entrypoint: Entrypoint and Props are empty.
+	Class  string // the Durable Object class of Service
+	Object string // the object's ID, as 64 hex digits (workers.DurableObjectID.String)
+}
+
+// A DurableObjectTransport is a [Transport] that also carries calls of the
+// Durable Objects its worker hosts, so that a namespace binding whose
+// script_name is that worker works across processes. The hosting side
+// must check the ID it receives and run the call on the one object of
+// that ID, as a call in its own process would. Namespaces of a worker
+// whose Transport lacks this method fail every call with an error that
+// says so.
+type DurableObjectTransport interface {
+	Transport
+	// CallDurableObject runs one RPC call on the object call.Object of
+	// class call.Class of call.Service, and returns its result as Call
+	// does.
+	CallDurableObject(ctx context.Context, call *Call) (any, error)
 }
 
 // A Dialer makes the Transport for a service that a configuration file

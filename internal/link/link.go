@@ -107,6 +107,12 @@ type Hooks[B, C, E any] struct {
 	// Worker names the worker whose invocation ctx belongs to, or, in a
 	// call a transport serves, the caller its peer reported; "" for none.
 	Worker func(ctx context.Context) string
+	// Object returns a stub (a *workers.Stub) of the Durable Object id (64
+	// hex digits, as a peer sent it) of class of service, a worker reg (a
+	// *workers.Registry) runs itself, with the description of its method;
+	// a malformed ID, an ID of another namespace, a class or worker not
+	// hosted by reg are errors that say so.
+	Object func(reg any, service, class, id, method string) (stub any, mi transport.MethodInfo, err error)
 }
 
 // A Target is what a stub made by a transport calls: a reference held by

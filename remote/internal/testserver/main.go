@@ -90,6 +90,23 @@ func (w *Rows) Count(ctx context.Context) ([]int64, error) {
 	return []int64{row["n"].(int64), row["d"].(int64)}, nil
 }
 
+// Ledger is a Durable Object whose count is in storage.
+type Ledger struct{ workers.DurableObject }
+
+func (l *Ledger) Add(ctx context.Context, by int) (int, error) {
+	n, _, err := workers.StorageGet[int](ctx, l.State.Storage(), "n")
+	if err != nil {
+		return 0, err
+	}
+	n += by
+	return n, l.State.Storage().Put(ctx, "n", n)
+}
+
+func (l *Ledger) Get(ctx context.Context) (int, error) {
+	n, _, err := workers.StorageGet[int](ctx, l.State.Storage(), "n")
+	return n, err
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "the loopback address to listen on")
 	dbPath := flag.String("db", "", "the SQLite file of the Rows worker")
@@ -109,8 +126,11 @@ func run(addr, dbPath string) error {
 	if _, err := db.Exec(context.Background(), "CREATE TABLE IF NOT EXISTS effects (g INTEGER NOT NULL, i INTEGER NOT NULL)"); err != nil {
 		return err
 	}
-	reg := workers.NewRegistry()
+	reg := workers.NewRegistry(workers.WithStateDir(filepath.Join(filepath.Dir(dbPath), "state")))
 	defer reg.Close(context.Background())
+	if err := reg.Register("ledgers", workers.Worker{DurableObjects: map[string]workers.Constructor{"Ledger": workers.New[Ledger]()}}); err != nil {
+		return err
+	}
 	if err := reg.Register("calc", workers.Worker{Default: workers.New[Calc]()}); err != nil {
 		return err
 	}
