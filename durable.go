@@ -568,7 +568,7 @@ func (c *doClass) method(name string) (*method.Method, error) {
 // a call on an RpcTarget does, except that it waits for the object's turn.
 func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args []any, result reflect.Type) (out any, err error) {
 	ep := c.ep
-	m, in, rin, sc, err := ep.prepare(&t.m, c.method, name, args, result)
+	m, _, in, rin, sc, err := ep.prepare(&t.m, c.method, nil, name, args, result)
 	if err != nil {
 		return nil, err
 	}

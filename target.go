@@ -76,10 +76,11 @@ func holdsStub(t reflect.Type) bool {
 
 // A targetClass is the method table of one target type, built once.
 type targetClass struct {
-	typ     reflect.Type // *T
-	table   *method.Table
-	dispose bool  // *T has Dispose()
-	stale   error // T's generated dispatcher no longer matches it
+	typ      reflect.Type // *T
+	table    *method.Table
+	dispose  bool   // *T has Dispose()
+	stale    error  // T's generated dispatcher no longer matches it
+	bindable []bool // by method index: a method without Fast whose shape shim.Bound takes
 }
 
 var targetClasses sync.Map // reflect.Type (*T) -> *targetClass
@@ -107,11 +108,31 @@ func classOf(t reflect.Type) *targetClass {
 			}
 		}
 	}
+	c.bindable = make([]bool, t.NumMethod())
+	for _, m := range c.table.Methods {
+		if m.Problem == "" && m.Fast == nil {
+			c.bindable[m.Index] = shim.Bound(reflect.Zero(boundType(m.Type)).Interface()) != nil
+		}
+	}
 	if m, ok := t.MethodByName("Dispose"); ok && m.Type.NumIn() == 1 && m.Type.NumOut() == 0 {
 		c.dispose = true
 	}
 	v, _ := targetClasses.LoadOrStore(t, c)
 	return v.(*targetClass)
+}
+
+// boundType is the type of a method value of a method of type ft, whose
+// first parameter is the receiver.
+func boundType(ft reflect.Type) reflect.Type {
+	in := make([]reflect.Type, ft.NumIn()-1)
+	for i := range in {
+		in[i] = ft.In(i + 1)
+	}
+	out := make([]reflect.Type, ft.NumOut())
+	for i := range out {
+		out[i] = ft.Out(i)
+	}
+	return reflect.FuncOf(in, out, ft.IsVariadic())
 }
 
 // localTarget is an RpcTarget of this process that stubs refer to.
@@ -122,6 +143,44 @@ type localTarget struct {
 	reg   *Registry
 	ep    *entrypoint                   // names the target in messages and counts its calls
 	last  atomic.Pointer[method.Method] // the method called last: most stubs call one
+	bound atomic.Pointer[boundShim]     // its methods bound to it, from its second call; see fast
+	used  atomic.Bool                   // a method of a bindable shape was called by reflection
+}
+
+// boundShim is a method bound to one target, called through a shim: a
+// list, as a target has few methods and most stubs call one.
+type boundShim struct {
+	m    *method.Method
+	f    shim.Func
+	next *boundShim
+}
+
+// fast returns how to call m on t without reflect.Value.Call, or nil to
+// call it by reflection. A target's type has no generic instantiation of
+// package shim, as a worker's has (New[T]): the type is known only at run
+// time. But a method value bound to the target has a type that does not
+// name the target's, so that shim.Bound can switch on it. Binding costs
+// allocations (the method value and its shim), which a target made for one
+// call would pay for nothing: its first call goes by reflection, and each
+// method is bound when it is called after that.
+func (t *localTarget) fast(m *method.Method) shim.Func {
+	if m.Fast != nil || !t.class.bindable[m.Index] {
+		return m.Fast
+	}
+	head := t.bound.Load()
+	for b := head; b != nil; b = b.next {
+		if b.m == m {
+			return b.f
+		}
+	}
+	if !t.used.Load() && t.used.CompareAndSwap(false, true) {
+		return nil
+	}
+	f := shim.Bound(t.obj.Method(m.Index).Interface())
+	for !t.bound.CompareAndSwap(head, &boundShim{m: m, f: f, next: head}) {
+		head = t.bound.Load() // a concurrent call bound a method: keep it
+	}
+	return f
 }
 
 // export returns a new reference to obj, a target: the first makes obj's
@@ -203,7 +262,7 @@ func (t *localTarget) invoke(ctx context.Context, name string, args []any, resul
 	if t.class.stale != nil {
 		return nil, t.class.stale
 	}
-	m, in, rin, sc, err := ep.prepare(&t.last, ep.method, name, args, result)
+	m, fast, in, rin, sc, err := ep.prepare(&t.last, ep.method, t.fast, name, args, result)
 	if err != nil {
 		return nil, err
 	}
@@ -215,14 +274,14 @@ func (t *localTarget) invoke(ctx context.Context, name string, args []any, resul
 		return nil, err
 	}
 	var c *Ctx // what a method with a context parameter and its nested calls see
-	if m.Ctx || m.Fast == nil {
+	if m.Ctx {
 		c = &Ctx{inv: inv}
 	}
 	defer ep.finishTarget(c, &inv, name, &err)
-	if m.Fast == nil {
+	if fast == nil {
 		return ep.callReflect(ctx, c, m, t.recv, rin)
 	}
-	res, err := m.Fast(t.recv, c, in)
+	res, err := fast(t.recv, c, in)
 	if err != nil || m.Result == nil {
 		return nil, err
 	}
@@ -246,30 +305,36 @@ func (r *Registry) releaseExports() {
 
 // prepare finds method name for a call on one object (an RpcTarget, a
 // Durable Object), through last, the method called last, or lookup;
-// refuses a result type that can never be; and prepares args: as they are
-// for the common call, for m.Fast in in, or for reflection in rin. The
+// refuses a result type that can never be; finds how to call it, fast:
+// m.Fast, or what bind returns when bind is not nil, or nil for
+// reflection; and prepares args: as they are for the common call, for
+// fast in in, or for reflection in rin. The
 // references it makes for the callee are in sc, to release when the method
 // returns.
-func (ep *entrypoint) prepare(last *atomic.Pointer[method.Method], lookup func(string) (*method.Method, error), name string, args []any, result reflect.Type) (m *method.Method, in shim.Args, rin []reflect.Value, sc *link.Scope, err error) {
+func (ep *entrypoint) prepare(last *atomic.Pointer[method.Method], lookup func(string) (*method.Method, error), bind func(*method.Method) shim.Func, name string, args []any, result reflect.Type) (m *method.Method, fast shim.Func, in shim.Args, rin []reflect.Value, sc *link.Scope, err error) {
 	m = last.Load()
 	if m == nil || m.Name != name || result != nil && (result != m.Result || m.RefOut) {
 		if m, err = lookup(name); err != nil {
-			return nil, in, nil, nil, err
+			return nil, nil, in, nil, nil, err
 		}
 		if err := checkResult(ep, m, result); err != nil {
-			return nil, in, nil, nil, err
+			return nil, nil, in, nil, nil, err
 		}
 		last.Store(m)
 	}
+	fast = m.Fast
+	if bind != nil {
+		fast = bind(m)
+	}
 	switch {
-	case m.Fast == nil:
+	case fast == nil:
 		rin, sc, err = ep.reflectArguments(m, args)
 	case m.AllPlain && len(args) <= 2 && asIs(args, m.Params):
 		in = shim.Two(args) // the common call: nothing to convert or copy
 	default:
 		in, sc, err = ep.arguments(m, args)
 	}
-	return m, in, rin, sc, err
+	return m, fast, in, rin, sc, err
 }
 
 // finishTarget closes a call on a target, turning a panic of the method

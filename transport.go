@@ -80,18 +80,13 @@ func checkCrossing(ep *entrypoint, method string, args []any) error {
 }
 
 // uncopyable returns the first of args that could not cross in-process,
-// and why.
+// and why. It walks each argument without copying it ([clone.Copier.Check]).
 func uncopyable(args []any) (int, error) {
 	for i, a := range args {
 		if a == nil {
 			continue
 		}
-		v := reflect.ValueOf(a)
-		if needs, ok := copier.NeedsCopy(v.Type()); ok && !needs {
-			continue
-		}
-		keep := func(v reflect.Value) (reflect.Value, error) { return v, nil }
-		if _, err := copier.CopyValueSwap(v, keep); err != nil {
+		if err := copier.Check(reflect.ValueOf(a)); err != nil {
 			return i, err
 		}
 	}

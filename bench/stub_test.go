@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/seed-29c11ff2/workers"
@@ -13,8 +14,11 @@ import (
 // call of the same method: the stub runs on one object instead of a fresh
 // instance, with the same rules otherwise. Both with generated dispatchers
 // (bench.Adder, bench.AdderTarget), and both without (package plain), where
-// a target's method is called by reflection: a shim for common shapes
-// needs the target's type at compile time, which only generated code has.
+// a target's method is bound to it and called through a shim for its
+// shape from its second call on, and by reflection before. fresh_target_1
+// and fresh_target_3 make a target per iteration (a call returning it),
+// call Add on it once or three times, and close it: what a short-lived
+// target costs, binding included.
 func BenchmarkStub(b *testing.B) {
 	ctx := context.Background()
 	for _, c := range []struct {
@@ -26,6 +30,23 @@ func BenchmarkStub(b *testing.B) {
 }
 
 func benchStub(b *testing.B, ctx context.Context, bd *workers.Binding) {
+	for _, calls := range []int{1, 3} {
+		b.Run(fmt.Sprintf("fresh_target_%d", calls), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				s, err := workers.Call[*workers.Stub](ctx, bd, "Target")
+				if err != nil {
+					b.Fatal(err)
+				}
+				for range calls {
+					if sink, err = workers.Call[int](ctx, s, "Add", i, 2); err != nil {
+						b.Fatal(err)
+					}
+				}
+				s.Close()
+			}
+		})
+	}
 	b.Run("binding_call", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {

@@ -21,6 +21,7 @@ var (
 // A Method is one exported method of *T, ready to call.
 type Method struct {
 	Name     string
+	Index    int            // in the method set of *T, for reflect.Value.Method
 	Func     reflect.Value  // func(recv *T, [ctx], params...) results
 	Type     reflect.Type   // the method's own type, without the receiver
 	Ctx      bool           // the first parameter is a context.Context
@@ -71,7 +72,7 @@ func Build(ptr reflect.Type, exclude map[string]bool) *Table {
 
 func describe(m reflect.Method) *Method {
 	ft := m.Type // includes the receiver
-	out := &Method{Name: m.Name, Func: m.Func, Type: ft, Variadic: ft.IsVariadic()}
+	out := &Method{Name: m.Name, Index: m.Index, Func: m.Func, Type: ft, Variadic: ft.IsVariadic()}
 	in := 1
 	if ft.NumIn() > 1 && ft.In(1) == contextType {
 		out.Ctx = true

@@ -570,6 +570,572 @@ func forShape[P any](fn any) Func {
 	return nil
 }
 
+func forBound(fn any) Func {
+	switch f := fn.(type) {
+	case func():
+		return bound0(f)
+	case func() error:
+		return bound0E(f)
+	case func() int:
+		return bound0R[int](f)
+	case func() (int, error):
+		return bound0RE[int](f)
+	case func() int64:
+		return bound0R[int64](f)
+	case func() (int64, error):
+		return bound0RE[int64](f)
+	case func() float64:
+		return bound0R[float64](f)
+	case func() (float64, error):
+		return bound0RE[float64](f)
+	case func() string:
+		return bound0R[string](f)
+	case func() (string, error):
+		return bound0RE[string](f)
+	case func() bool:
+		return bound0R[bool](f)
+	case func() (bool, error):
+		return bound0RE[bool](f)
+	case func() any:
+		return bound0R[any](f)
+	case func() (any, error):
+		return bound0RE[any](f)
+	case func(int):
+		return bound1[int](f)
+	case func(int) error:
+		return bound1E[int](f)
+	case func(int) int:
+		return bound1R[int, int](f)
+	case func(int) (int, error):
+		return bound1RE[int, int](f)
+	case func(int) int64:
+		return bound1R[int, int64](f)
+	case func(int) (int64, error):
+		return bound1RE[int, int64](f)
+	case func(int) float64:
+		return bound1R[int, float64](f)
+	case func(int) (float64, error):
+		return bound1RE[int, float64](f)
+	case func(int) string:
+		return bound1R[int, string](f)
+	case func(int) (string, error):
+		return bound1RE[int, string](f)
+	case func(int) bool:
+		return bound1R[int, bool](f)
+	case func(int) (bool, error):
+		return bound1RE[int, bool](f)
+	case func(int) any:
+		return bound1R[int, any](f)
+	case func(int) (any, error):
+		return bound1RE[int, any](f)
+	case func(int, int):
+		return bound2[int, int](f)
+	case func(int, int) error:
+		return bound2E[int, int](f)
+	case func(int, int) int:
+		return bound2R[int, int, int](f)
+	case func(int, int) (int, error):
+		return bound2RE[int, int, int](f)
+	case func(int, int) int64:
+		return bound2R[int, int, int64](f)
+	case func(int, int) (int64, error):
+		return bound2RE[int, int, int64](f)
+	case func(int, int) float64:
+		return bound2R[int, int, float64](f)
+	case func(int, int) (float64, error):
+		return bound2RE[int, int, float64](f)
+	case func(int, int) string:
+		return bound2R[int, int, string](f)
+	case func(int, int) (string, error):
+		return bound2RE[int, int, string](f)
+	case func(int, int) bool:
+		return bound2R[int, int, bool](f)
+	case func(int, int) (bool, error):
+		return bound2RE[int, int, bool](f)
+	case func(int, int) any:
+		return bound2R[int, int, any](f)
+	case func(int, int) (any, error):
+		return bound2RE[int, int, any](f)
+	case func(int64, int64):
+		return bound2[int64, int64](f)
+	case func(int64, int64) error:
+		return bound2E[int64, int64](f)
+	case func(int64, int64) int:
+		return bound2R[int64, int64, int](f)
+	case func(int64, int64) (int, error):
+		return bound2RE[int64, int64, int](f)
+	case func(int64, int64) int64:
+		return bound2R[int64, int64, int64](f)
+	case func(int64, int64) (int64, error):
+		return bound2RE[int64, int64, int64](f)
+	case func(int64, int64) float64:
+		return bound2R[int64, int64, float64](f)
+	case func(int64, int64) (float64, error):
+		return bound2RE[int64, int64, float64](f)
+	case func(int64, int64) string:
+		return bound2R[int64, int64, string](f)
+	case func(int64, int64) (string, error):
+		return bound2RE[int64, int64, string](f)
+	case func(int64, int64) bool:
+		return bound2R[int64, int64, bool](f)
+	case func(int64, int64) (bool, error):
+		return bound2RE[int64, int64, bool](f)
+	case func(int64, int64) any:
+		return bound2R[int64, int64, any](f)
+	case func(int64, int64) (any, error):
+		return bound2RE[int64, int64, any](f)
+	case func(float64):
+		return bound1[float64](f)
+	case func(float64) error:
+		return bound1E[float64](f)
+	case func(float64) int:
+		return bound1R[float64, int](f)
+	case func(float64) (int, error):
+		return bound1RE[float64, int](f)
+	case func(float64) int64:
+		return bound1R[float64, int64](f)
+	case func(float64) (int64, error):
+		return bound1RE[float64, int64](f)
+	case func(float64) float64:
+		return bound1R[float64, float64](f)
+	case func(float64) (float64, error):
+		return bound1RE[float64, float64](f)
+	case func(float64) string:
+		return bound1R[float64, string](f)
+	case func(float64) (string, error):
+		return bound1RE[float64, string](f)
+	case func(float64) bool:
+		return bound1R[float64, bool](f)
+	case func(float64) (bool, error):
+		return bound1RE[float64, bool](f)
+	case func(float64) any:
+		return bound1R[float64, any](f)
+	case func(float64) (any, error):
+		return bound1RE[float64, any](f)
+	case func(float64, float64):
+		return bound2[float64, float64](f)
+	case func(float64, float64) error:
+		return bound2E[float64, float64](f)
+	case func(float64, float64) int:
+		return bound2R[float64, float64, int](f)
+	case func(float64, float64) (int, error):
+		return bound2RE[float64, float64, int](f)
+	case func(float64, float64) int64:
+		return bound2R[float64, float64, int64](f)
+	case func(float64, float64) (int64, error):
+		return bound2RE[float64, float64, int64](f)
+	case func(float64, float64) float64:
+		return bound2R[float64, float64, float64](f)
+	case func(float64, float64) (float64, error):
+		return bound2RE[float64, float64, float64](f)
+	case func(float64, float64) string:
+		return bound2R[float64, float64, string](f)
+	case func(float64, float64) (string, error):
+		return bound2RE[float64, float64, string](f)
+	case func(float64, float64) bool:
+		return bound2R[float64, float64, bool](f)
+	case func(float64, float64) (bool, error):
+		return bound2RE[float64, float64, bool](f)
+	case func(float64, float64) any:
+		return bound2R[float64, float64, any](f)
+	case func(float64, float64) (any, error):
+		return bound2RE[float64, float64, any](f)
+	case func(string):
+		return bound1[string](f)
+	case func(string) error:
+		return bound1E[string](f)
+	case func(string) int:
+		return bound1R[string, int](f)
+	case func(string) (int, error):
+		return bound1RE[string, int](f)
+	case func(string) int64:
+		return bound1R[string, int64](f)
+	case func(string) (int64, error):
+		return bound1RE[string, int64](f)
+	case func(string) float64:
+		return bound1R[string, float64](f)
+	case func(string) (float64, error):
+		return bound1RE[string, float64](f)
+	case func(string) string:
+		return bound1R[string, string](f)
+	case func(string) (string, error):
+		return bound1RE[string, string](f)
+	case func(string) bool:
+		return bound1R[string, bool](f)
+	case func(string) (bool, error):
+		return bound1RE[string, bool](f)
+	case func(string) any:
+		return bound1R[string, any](f)
+	case func(string) (any, error):
+		return bound1RE[string, any](f)
+	case func(string, string):
+		return bound2[string, string](f)
+	case func(string, string) error:
+		return bound2E[string, string](f)
+	case func(string, string) int:
+		return bound2R[string, string, int](f)
+	case func(string, string) (int, error):
+		return bound2RE[string, string, int](f)
+	case func(string, string) int64:
+		return bound2R[string, string, int64](f)
+	case func(string, string) (int64, error):
+		return bound2RE[string, string, int64](f)
+	case func(string, string) float64:
+		return bound2R[string, string, float64](f)
+	case func(string, string) (float64, error):
+		return bound2RE[string, string, float64](f)
+	case func(string, string) string:
+		return bound2R[string, string, string](f)
+	case func(string, string) (string, error):
+		return bound2RE[string, string, string](f)
+	case func(string, string) bool:
+		return bound2R[string, string, bool](f)
+	case func(string, string) (bool, error):
+		return bound2RE[string, string, bool](f)
+	case func(string, string) any:
+		return bound2R[string, string, any](f)
+	case func(string, string) (any, error):
+		return bound2RE[string, string, any](f)
+	case func(any):
+		return bound1[any](f)
+	case func(any) error:
+		return bound1E[any](f)
+	case func(any) int:
+		return bound1R[any, int](f)
+	case func(any) (int, error):
+		return bound1RE[any, int](f)
+	case func(any) int64:
+		return bound1R[any, int64](f)
+	case func(any) (int64, error):
+		return bound1RE[any, int64](f)
+	case func(any) float64:
+		return bound1R[any, float64](f)
+	case func(any) (float64, error):
+		return bound1RE[any, float64](f)
+	case func(any) string:
+		return bound1R[any, string](f)
+	case func(any) (string, error):
+		return bound1RE[any, string](f)
+	case func(any) bool:
+		return bound1R[any, bool](f)
+	case func(any) (bool, error):
+		return bound1RE[any, bool](f)
+	case func(any) any:
+		return bound1R[any, any](f)
+	case func(any) (any, error):
+		return bound1RE[any, any](f)
+	case func([]byte):
+		return bound1[[]byte](f)
+	case func([]byte) error:
+		return bound1E[[]byte](f)
+	case func([]byte) int:
+		return bound1R[[]byte, int](f)
+	case func([]byte) (int, error):
+		return bound1RE[[]byte, int](f)
+	case func([]byte) int64:
+		return bound1R[[]byte, int64](f)
+	case func([]byte) (int64, error):
+		return bound1RE[[]byte, int64](f)
+	case func([]byte) float64:
+		return bound1R[[]byte, float64](f)
+	case func([]byte) (float64, error):
+		return bound1RE[[]byte, float64](f)
+	case func([]byte) string:
+		return bound1R[[]byte, string](f)
+	case func([]byte) (string, error):
+		return bound1RE[[]byte, string](f)
+	case func([]byte) bool:
+		return bound1R[[]byte, bool](f)
+	case func([]byte) (bool, error):
+		return bound1RE[[]byte, bool](f)
+	case func([]byte) any:
+		return bound1R[[]byte, any](f)
+	case func([]byte) (any, error):
+		return bound1RE[[]byte, any](f)
+	case func(context.Context):
+		return boundCtx0(f)
+	case func(context.Context) error:
+		return boundCtx0E(f)
+	case func(context.Context) int:
+		return boundCtx0R[int](f)
+	case func(context.Context) (int, error):
+		return boundCtx0RE[int](f)
+	case func(context.Context) int64:
+		return boundCtx0R[int64](f)
+	case func(context.Context) (int64, error):
+		return boundCtx0RE[int64](f)
+	case func(context.Context) float64:
+		return boundCtx0R[float64](f)
+	case func(context.Context) (float64, error):
+		return boundCtx0RE[float64](f)
+	case func(context.Context) string:
+		return boundCtx0R[string](f)
+	case func(context.Context) (string, error):
+		return boundCtx0RE[string](f)
+	case func(context.Context) bool:
+		return boundCtx0R[bool](f)
+	case func(context.Context) (bool, error):
+		return boundCtx0RE[bool](f)
+	case func(context.Context) any:
+		return boundCtx0R[any](f)
+	case func(context.Context) (any, error):
+		return boundCtx0RE[any](f)
+	case func(context.Context, int):
+		return boundCtx1[int](f)
+	case func(context.Context, int) error:
+		return boundCtx1E[int](f)
+	case func(context.Context, int) int:
+		return boundCtx1R[int, int](f)
+	case func(context.Context, int) (int, error):
+		return boundCtx1RE[int, int](f)
+	case func(context.Context, int) int64:
+		return boundCtx1R[int, int64](f)
+	case func(context.Context, int) (int64, error):
+		return boundCtx1RE[int, int64](f)
+	case func(context.Context, int) float64:
+		return boundCtx1R[int, float64](f)
+	case func(context.Context, int) (float64, error):
+		return boundCtx1RE[int, float64](f)
+	case func(context.Context, int) string:
+		return boundCtx1R[int, string](f)
+	case func(context.Context, int) (string, error):
+		return boundCtx1RE[int, string](f)
+	case func(context.Context, int) bool:
+		return boundCtx1R[int, bool](f)
+	case func(context.Context, int) (bool, error):
+		return boundCtx1RE[int, bool](f)
+	case func(context.Context, int) any:
+		return boundCtx1R[int, any](f)
+	case func(context.Context, int) (any, error):
+		return boundCtx1RE[int, any](f)
+	case func(context.Context, int, int):
+		return boundCtx2[int, int](f)
+	case func(context.Context, int, int) error:
+		return boundCtx2E[int, int](f)
+	case func(context.Context, int, int) int:
+		return boundCtx2R[int, int, int](f)
+	case func(context.Context, int, int) (int, error):
+		return boundCtx2RE[int, int, int](f)
+	case func(context.Context, int, int) int64:
+		return boundCtx2R[int, int, int64](f)
+	case func(context.Context, int, int) (int64, error):
+		return boundCtx2RE[int, int, int64](f)
+	case func(context.Context, int, int) float64:
+		return boundCtx2R[int, int, float64](f)
+	case func(context.Context, int, int) (float64, error):
+		return boundCtx2RE[int, int, float64](f)
+	case func(context.Context, int, int) string:
+		return boundCtx2R[int, int, string](f)
+	case func(context.Context, int, int) (string, error):
+		return boundCtx2RE[int, int, string](f)
+	case func(context.Context, int, int) bool:
+		return boundCtx2R[int, int, bool](f)
+	case func(context.Context, int, int) (bool, error):
+		return boundCtx2RE[int, int, bool](f)
+	case func(context.Context, int, int) any:
+		return boundCtx2R[int, int, any](f)
+	case func(context.Context, int, int) (any, error):
+		return boundCtx2RE[int, int, any](f)
+	case func(context.Context, int64, int64):
+		return boundCtx2[int64, int64](f)
+	case func(context.Context, int64, int64) error:
+		return boundCtx2E[int64, int64](f)
+	case func(context.Context, int64, int64) int:
+		return boundCtx2R[int64, int64, int](f)
+	case func(context.Context, int64, int64) (int, error):
+		return boundCtx2RE[int64, int64, int](f)
+	case func(context.Context, int64, int64) int64:
+		return boundCtx2R[int64, int64, int64](f)
+	case func(context.Context, int64, int64) (int64, error):
+		return boundCtx2RE[int64, int64, int64](f)
+	case func(context.Context, int64, int64) float64:
+		return boundCtx2R[int64, int64, float64](f)
+	case func(context.Context, int64, int64) (float64, error):
+		return boundCtx2RE[int64, int64, float64](f)
+	case func(context.Context, int64, int64) string:
+		return boundCtx2R[int64, int64, string](f)
+	case func(context.Context, int64, int64) (string, error):
+		return boundCtx2RE[int64, int64, string](f)
+	case func(context.Context, int64, int64) bool:
+		return boundCtx2R[int64, int64, bool](f)
+	case func(context.Context, int64, int64) (bool, error):
+		return boundCtx2RE[int64, int64, bool](f)
+	case func(context.Context, int64, int64) any:
+		return boundCtx2R[int64, int64, any](f)
+	case func(context.Context, int64, int64) (any, error):
+		return boundCtx2RE[int64, int64, any](f)
+	case func(context.Context, float64):
+		return boundCtx1[float64](f)
+	case func(context.Context, float64) error:
+		return boundCtx1E[float64](f)
+	case func(context.Context, float64) int:
+		return boundCtx1R[float64, int](f)
+	case func(context.Context, float64) (int, error):
+		return boundCtx1RE[float64, int](f)
+	case func(context.Context, float64) int64:
+		return boundCtx1R[float64, int64](f)
+	case func(context.Context, float64) (int64, error):
+		return boundCtx1RE[float64, int64](f)
+	case func(context.Context, float64) float64:
+		return boundCtx1R[float64, float64](f)
+	case func(context.Context, float64) (float64, error):
+		return boundCtx1RE[float64, float64](f)
+	case func(context.Context, float64) string:
+		return boundCtx1R[float64, string](f)
+	case func(context.Context, float64) (string, error):
+		return boundCtx1RE[float64, string](f)
+	case func(context.Context, float64) bool:
+		return boundCtx1R[float64, bool](f)
+	case func(context.Context, float64) (bool, error):
+		return boundCtx1RE[float64, bool](f)
+	case func(context.Context, float64) any:
+		return boundCtx1R[float64, any](f)
+	case func(context.Context, float64) (any, error):
+		return boundCtx1RE[float64, any](f)
+	case func(context.Context, float64, float64):
+		return boundCtx2[float64, float64](f)
+	case func(context.Context, float64, float64) error:
+		return boundCtx2E[float64, float64](f)
+	case func(context.Context, float64, float64) int:
+		return boundCtx2R[float64, float64, int](f)
+	case func(context.Context, float64, float64) (int, error):
+		return boundCtx2RE[float64, float64, int](f)
+	case func(context.Context, float64, float64) int64:
+		return boundCtx2R[float64, float64, int64](f)
+	case func(context.Context, float64, float64) (int64, error):
+		return boundCtx2RE[float64, float64, int64](f)
+	case func(context.Context, float64, float64) float64:
+		return boundCtx2R[float64, float64, float64](f)
+	case func(context.Context, float64, float64) (float64, error):
+		return boundCtx2RE[float64, float64, float64](f)
+	case func(context.Context, float64, float64) string:
+		return boundCtx2R[float64, float64, string](f)
+	case func(context.Context, float64, float64) (string, error):
+		return boundCtx2RE[float64, float64, string](f)
+	case func(context.Context, float64, float64) bool:
+		return boundCtx2R[float64, float64, bool](f)
+	case func(context.Context, float64, float64) (bool, error):
+		return boundCtx2RE[float64, float64, bool](f)
+	case func(context.Context, float64, float64) any:
+		return boundCtx2R[float64, float64, any](f)
+	case func(context.Context, float64, float64) (any, error):
+		return boundCtx2RE[float64, float64, any](f)
+	case func(context.Context, string):
+		return boundCtx1[string](f)
+	case func(context.Context, string) error:
+		return boundCtx1E[string](f)
+	case func(context.Context, string) int:
+		return boundCtx1R[string, int](f)
+	case func(context.Context, string) (int, error):
+		return boundCtx1RE[string, int](f)
+	case func(context.Context, string) int64:
+		return boundCtx1R[string, int64](f)
+	case func(context.Context, string) (int64, error):
+		return boundCtx1RE[string, int64](f)
+	case func(context.Context, string) float64:
+		return boundCtx1R[string, float64](f)
+	case func(context.Context, string) (float64, error):
+		return boundCtx1RE[string, float64](f)
+	case func(context.Context, string) string:
+		return boundCtx1R[string, string](f)
+	case func(context.Context, string) (string, error):
+		return boundCtx1RE[string, string](f)
+	case func(context.Context, string) bool:
+		return boundCtx1R[string, bool](f)
+	case func(context.Context, string) (bool, error):
+		return boundCtx1RE[string, bool](f)
+	case func(context.Context, string) any:
+		return boundCtx1R[string, any](f)
+	case func(context.Context, string) (any, error):
+		return boundCtx1RE[string, any](f)
+	case func(context.Context, string, string):
+		return boundCtx2[string, string](f)
+	case func(context.Context, string, string) error:
+		return boundCtx2E[string, string](f)
+	case func(context.Context, string, string) int:
+		return boundCtx2R[string, string, int](f)
+	case func(context.Context, string, string) (int, error):
+		return boundCtx2RE[string, string, int](f)
+	case func(context.Context, string, string) int64:
+		return boundCtx2R[string, string, int64](f)
+	case func(context.Context, string, string) (int64, error):
+		return boundCtx2RE[string, string, int64](f)
+	case func(context.Context, string, string) float64:
+		return boundCtx2R[string, string, float64](f)
+	case func(context.Context, string, string) (float64, error):
+		return boundCtx2RE[string, string, float64](f)
+	case func(context.Context, string, string) string:
+		return boundCtx2R[string, string, string](f)
+	case func(context.Context, string, string) (string, error):
+		return boundCtx2RE[string, string, string](f)
+	case func(context.Context, string, string) bool:
+		return boundCtx2R[string, string, bool](f)
+	case func(context.Context, string, string) (bool, error):
+		return boundCtx2RE[string, string, bool](f)
+	case func(context.Context, string, string) any:
+		return boundCtx2R[string, string, any](f)
+	case func(context.Context, string, string) (any, error):
+		return boundCtx2RE[string, string, any](f)
+	case func(context.Context, any):
+		return boundCtx1[any](f)
+	case func(context.Context, any) error:
+		return boundCtx1E[any](f)
+	case func(context.Context, any) int:
+		return boundCtx1R[any, int](f)
+	case func(context.Context, any) (int, error):
+		return boundCtx1RE[any, int](f)
+	case func(context.Context, any) int64:
+		return boundCtx1R[any, int64](f)
+	case func(context.Context, any) (int64, error):
+		return boundCtx1RE[any, int64](f)
+	case func(context.Context, any) float64:
+		return boundCtx1R[any, float64](f)
+	case func(context.Context, any) (float64, error):
+		return boundCtx1RE[any, float64](f)
+	case func(context.Context, any) string:
+		return boundCtx1R[any, string](f)
+	case func(context.Context, any) (string, error):
+		return boundCtx1RE[any, string](f)
+	case func(context.Context, any) bool:
+		return boundCtx1R[any, bool](f)
+	case func(context.Context, any) (bool, error):
+		return boundCtx1RE[any, bool](f)
+	case func(context.Context, any) any:
+		return boundCtx1R[any, any](f)
+	case func(context.Context, any) (any, error):
+		return boundCtx1RE[any, any](f)
+	case func(context.Context, []byte):
+		return boundCtx1[[]byte](f)
+	case func(context.Context, []byte) error:
+		return boundCtx1E[[]byte](f)
+	case func(context.Context, []byte) int:
+		return boundCtx1R[[]byte, int](f)
+	case func(context.Context, []byte) (int, error):
+		return boundCtx1RE[[]byte, int](f)
+	case func(context.Context, []byte) int64:
+		return boundCtx1R[[]byte, int64](f)
+	case func(context.Context, []byte) (int64, error):
+		return boundCtx1RE[[]byte, int64](f)
+	case func(context.Context, []byte) float64:
+		return boundCtx1R[[]byte, float64](f)
+	case func(context.Context, []byte) (float64, error):
+		return boundCtx1RE[[]byte, float64](f)
+	case func(context.Context, []byte) string:
+		return boundCtx1R[[]byte, string](f)
+	case func(context.Context, []byte) (string, error):
+		return boundCtx1RE[[]byte, string](f)
+	case func(context.Context, []byte) bool:
+		return boundCtx1R[[]byte, bool](f)
+	case func(context.Context, []byte) (bool, error):
+		return boundCtx1RE[[]byte, bool](f)
+	case func(context.Context, []byte) any:
+		return boundCtx1R[[]byte, any](f)
+	case func(context.Context, []byte) (any, error):
+		return boundCtx1RE[[]byte, any](f)
+	}
+	return nil
+}
+
 func call0[P any](f func(P)) Func {
 	return func(recv any, ctx context.Context, args Args) (any, error) {
 		f(recv.(P))
@@ -761,6 +1327,204 @@ func callCtx2RE[P, A, B, R any](f func(P, context.Context, A, B) (R, error)) Fun
 		v0, _ := args.a0.(A)
 		v1, _ := args.a1.(B)
 		r, err := f(recv.(P), ctx, v0, v1)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func bound0(f func()) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		f()
+		return nil, nil
+	}
+}
+
+func bound0E(f func() error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return nil, f()
+	}
+}
+
+func bound0R[R any](f func() R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return f(), nil
+	}
+}
+
+func bound0RE[R any](f func() (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		r, err := f()
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func bound1[A any](f func(A)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		f(v0)
+		return nil, nil
+	}
+}
+
+func bound1E[A any](f func(A) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return nil, f(v0)
+	}
+}
+
+func bound1R[A, R any](f func(A) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return f(v0), nil
+	}
+}
+
+func bound1RE[A, R any](f func(A) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		r, err := f(v0)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func bound2[A, B any](f func(A, B)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		f(v0, v1)
+		return nil, nil
+	}
+}
+
+func bound2E[A, B any](f func(A, B) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return nil, f(v0, v1)
+	}
+}
+
+func bound2R[A, B, R any](f func(A, B) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return f(v0, v1), nil
+	}
+}
+
+func bound2RE[A, B, R any](f func(A, B) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		r, err := f(v0, v1)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func boundCtx0(f func(context.Context)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		f(ctx)
+		return nil, nil
+	}
+}
+
+func boundCtx0E(f func(context.Context) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return nil, f(ctx)
+	}
+}
+
+func boundCtx0R[R any](f func(context.Context) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		return f(ctx), nil
+	}
+}
+
+func boundCtx0RE[R any](f func(context.Context) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		r, err := f(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func boundCtx1[A any](f func(context.Context, A)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		f(ctx, v0)
+		return nil, nil
+	}
+}
+
+func boundCtx1E[A any](f func(context.Context, A) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return nil, f(ctx, v0)
+	}
+}
+
+func boundCtx1R[A, R any](f func(context.Context, A) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		return f(ctx, v0), nil
+	}
+}
+
+func boundCtx1RE[A, R any](f func(context.Context, A) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		r, err := f(ctx, v0)
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+func boundCtx2[A, B any](f func(context.Context, A, B)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		f(ctx, v0, v1)
+		return nil, nil
+	}
+}
+
+func boundCtx2E[A, B any](f func(context.Context, A, B) error) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return nil, f(ctx, v0, v1)
+	}
+}
+
+func boundCtx2R[A, B, R any](f func(context.Context, A, B) R) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		return f(ctx, v0, v1), nil
+	}
+}
+
+func boundCtx2RE[A, B, R any](f func(context.Context, A, B) (R, error)) Func {
+	return func(_ any, ctx context.Context, args Args) (any, error) {
+		v0, _ := args.a0.(A)
+		v1, _ := args.a1.(B)
+		r, err := f(ctx, v0, v1)
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,9 @@
 // Package shim calls methods of common shapes without reflect.Value.Call,
 // which costs several hundred nanoseconds a call. [For] turns a method
 // expression such as func(*T, int, int) int into a [Func] by a type switch
-// over the shapes listed in gen/main.go; any other shape gets nil, and the
-// caller falls back to reflection.
+// over the shapes listed in gen/main.go, and [Bound] does the same for a
+// bound method value such as func(int, int) int; any other shape gets nil,
+// and the caller falls back to reflection.
 package shim
 
 import "context"
@@ -77,4 +78,15 @@ func (a *Args) Set(i int, v any) {
 // instantiation (all pointers share a GC shape) serves every worker type.
 func For[P any](fn any) Func {
 	return forShape[P](fn)
+}
+
+// Bound returns a Func for fn, a method value bound to its receiver (the
+// Func ignores its recv), or nil when fn's shape is not a common one. It
+// serves receivers whose type no generic instantiation names: a method
+// value's type does not mention its receiver's, so that
+// reflect.Value.Method(i).Interface() of any *T can be switched on. Such a
+// value made by reflection still calls through reflect's method-value
+// trampoline, but without reflect.Value.Call's slices and boxed results.
+func Bound(fn any) Func {
+	return forBound(fn)
 }

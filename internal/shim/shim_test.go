@@ -100,3 +100,27 @@ func TestShapesUpToDate(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(want), string(got), "shapes.go is stale: run go generate ./internal/shim")
 }
+
+// Bound takes method values of the shapes For takes, bound to their
+// receiver, and ignores the Func's recv.
+func TestBound(t *testing.T) {
+	w := &worker{base: 100}
+
+	add := shim.Bound(w.Add)
+	require.NotNil(t, add)
+	res, err := add(nil, context.Background(), shim.Two([]any{1, -2}))
+	require.NoError(t, err)
+	assert.Equal(t, 99, res, "the receiver is the bound one")
+
+	fail := shim.Bound(w.Fail)
+	require.NotNil(t, fail)
+	ctx := context.WithValue(context.Background(), key{}, "!")
+	res, err = fail("ignored", ctx, shim.Two([]any{"hi"}))
+	require.NoError(t, err)
+	assert.Equal(t, "hi!", res)
+	_, err = fail(nil, ctx, shim.Two([]any{""}))
+	assert.EqualError(t, err, "empty")
+
+	assert.Nil(t, shim.Bound(w.Three), "three parameters are not a common shape")
+	assert.Nil(t, shim.Bound((*worker).Add), "a method expression is not a bound method value")
+}
