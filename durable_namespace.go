@@ -245,7 +245,9 @@ func (t *durableTarget) call(ctx context.Context, method string, args []any, res
 			return nil, err
 		}
 		if host != nil {
-			return t.callRemote(ctx, host, method, args, result)
+			// A copy, so that args stays on the caller's stack on the
+			// local path (the transport keeps the slice).
+			return t.callRemote(ctx, host, method, append([]any(nil), args...), result)
 		}
 		if t.id.IsZero() {
 			return nil, newError(ErrInvalidArgument, "%s method %q: the zero DurableObjectID names no object", c.display, method)
