@@ -139,30 +139,30 @@ func TestSessionBindingArgumentReleased(t *testing.T) {
 	assert.Contains(t, err.Error(), "RPC stub used after being disposed.")
 }
 
-// Holder calls through a binding a remote worker returned, within its own
+// BindingHolder calls through a binding a remote worker returned, within its own
 // invocation, and keeps it past the invocation.
-type Holder struct{ workers.Entrypoint }
+type BindingHolder struct{ workers.Entrypoint }
 
 var (
-	holderMu   sync.Mutex
-	holderKept *workers.Binding
+	bindingHolderMu   sync.Mutex
+	bindingHolderKept *workers.Binding
 )
 
-func (w *Holder) Use(ctx context.Context, x int) (int, error) {
+func (w *BindingHolder) Use(ctx context.Context, x int) (int, error) {
 	b, err := workers.Call[*workers.Binding](ctx, w.Env.Service("RELAY"), "Calculator")
 	if err != nil {
 		return 0, err
 	}
-	holderMu.Lock()
-	holderKept = b
-	holderMu.Unlock()
+	bindingHolderMu.Lock()
+	bindingHolderKept = b
+	bindingHolderMu.Unlock()
 	return gentest.NewCalcClient(b).Add(ctx, x, 2)
 }
 
-func (w *Holder) UseKept(ctx context.Context, x int) (int, error) {
-	holderMu.Lock()
-	b := holderKept
-	holderMu.Unlock()
+func (w *BindingHolder) UseKept(ctx context.Context, x int) (int, error) {
+	bindingHolderMu.Lock()
+	b := bindingHolderKept
+	bindingHolderMu.Unlock()
 	return workers.Call[int](ctx, b, "Add", x, 2)
 }
 
@@ -193,7 +193,7 @@ func TestSessionBindingResult(t *testing.T) {
 	require.NoError(t, err, "declared *Stub, it is a stub the caller can Dup and Close")
 	require.NoError(t, st.Close())
 
-	require.NoError(t, caller.Register("holder", workers.Worker{Default: workers.New[Holder](),
+	require.NoError(t, caller.Register("holder", workers.Worker{Default: workers.New[BindingHolder](),
 		Services: []workers.Service{{Binding: "RELAY", Service: "relay"}}}))
 	holder := caller.Bind(workers.Service{Service: "holder"})
 	n, err = workers.Call[int](ctx, holder, "Use", 40)
