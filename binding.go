@@ -13,13 +13,17 @@ import (
 // Binding is a service binding: it calls the RPC methods of one entrypoint of
 // one worker, by name, as env.WORKER_B.add(1, 2) does in Workers. Each call
 // runs on a fresh instance. Arguments and results cross by copy; funcs,
-// Bindings and contexts cross by reference. A Binding is safe for concurrent
-// use; the zero or nil Binding fails every call with [ErrServiceNotFound].
+// Bindings and contexts cross by reference: a Binding passed as an argument
+// arrives as a Binding (as a [*Stub], released when the method returns,
+// where the parameter is declared *Stub), in this process or another. A
+// Binding is safe for concurrent use; the zero or nil Binding fails every
+// call with [ErrServiceNotFound].
 type Binding struct {
 	reg  *Registry
 	svc  Service
 	from string // the worker whose Env holds it; "" for Registry.Bind
 	err  error  // a binding that can never resolve, from Env.Service
+	via  *Stub  // a binding of another process, received through a transport: calls go through it
 	ep   atomic.Pointer[entrypoint]
 	last atomic.Pointer[method.Method] // the local method called last: most call sites call one
 }
@@ -80,6 +84,10 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 			return b.reg.invoke(ctx, b, b.ep.Load(), m, args)
 		}
 	}
+	if b != nil && b.via != nil {
+		// Never remembered above: it resolves to no entrypoint here.
+		return b.via.call(ctx, name, args, result)
+	}
 	ep, err := b.resolve()
 	if err != nil {
 		return nil, err
@@ -89,6 +97,26 @@ func (b *Binding) call(ctx context.Context, name string, args []any, result refl
 	}
 	return b.callResolved(ctx, ep, name, args, result)
 }
+
+// bindingVia returns a Binding whose calls go through s, the reference a
+// transport made of a binding that a peer process passed: it is used as
+// the peer's binding is, by Call, [Call] and typed clients, and is
+// released with s (when the invocation that received it ends), after which
+// its calls fail with [ErrDisposed]. It reaches no worker of this registry:
+// its Fetch and [Binding.Target] have nothing to go on.
+func bindingVia(s *Stub) *Binding {
+	return &Binding{via: s, err: newError(ErrServiceNotFound, "%s: a Binding received from another process reaches no worker of this registry; only its RPC methods are called, through the peer", s.ref.target.describe())}
+}
+
+// bindingTarget is what a *Stub made of a Binding calls, for a parameter
+// declared *Stub that receives a Binding: the Binding, by method name.
+type bindingTarget struct{ b *Binding }
+
+func (t bindingTarget) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	return t.b.call(ctx, method, args, result)
+}
+func (t bindingTarget) release()         {}
+func (t bindingTarget) describe() string { return "binding (" + t.b.label() + ")" }
 
 // callResolved is call once b has resolved to ep, past any interceptors.
 func (b *Binding) callResolved(ctx context.Context, ep *entrypoint, name string, args []any, result reflect.Type) (any, error) {
@@ -152,6 +180,9 @@ func label(c Caller) string {
 }
 
 func (b *Binding) label() string {
+	if b.via != nil {
+		return b.via.ref.target.describe()
+	}
 	if ep := b.ep.Load(); ep != nil {
 		return ep.display
 	}

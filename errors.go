@@ -46,7 +46,7 @@ var (
 	ErrInvalidConfig = errors.New("workers: invalid configuration")
 	// ErrDisposed: a call went through a [Stub] that was released, or whose
 	// target is gone (Workers: "RPC stub used after being disposed.").
-	ErrDisposed = errors.New("workers: stub disposed")
+	ErrDisposed = errors.New("workers: RPC stub used after being disposed.")
 	// ErrUnavailable: a remote worker could not be reached.
 	ErrUnavailable = errors.New("workers: service unavailable")
 )

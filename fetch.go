@@ -31,6 +31,9 @@ func (b *Binding) Fetch(req *http.Request) (*http.Response, error) {
 	if req == nil {
 		return nil, newError(ErrInvalidArgument, "Fetch: nil request")
 	}
+	if b != nil && b.via != nil {
+		return nil, newError(ErrNoFetchHandler, "%s: a Binding received from another process carries RPC calls only, not Fetch", b.label())
+	}
 	ep, err := b.resolve()
 	if err != nil {
 		return nil, err

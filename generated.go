@@ -99,7 +99,14 @@ func init() {
 			}
 			return depthOf(ctx)
 		},
-		Object: hostedObject,
+		Object:     hostedObject,
+		BindingVia: func(s any) *Binding { return bindingVia(s.(*Stub)) },
+		ViaOf: func(b *Binding) any {
+			if b == nil || b.via == nil {
+				return nil
+			}
+			return b.via
+		},
 	}
 }
 

@@ -283,6 +283,13 @@ func (ep *entrypoint) argument(m *method.Method, i int, a any, pt reflect.Type, 
 	if pt != stubType && isTarget(pt) {
 		return reflect.Value{}, newError(ErrInvalidArgument, "%s method %s: argument %d: parameter type %s is an RpcTarget, which crosses by reference: declare the parameter as *workers.Stub (or any, or workers.Caller)", ep.display, m.Signature(), i, pt)
 	}
+	if b, ok := a.(*Binding); ok && b != nil && pt == stubType && sc != nil {
+		// A service binding is a stub in Workers: declared *Stub, it is
+		// one, released when the method returns (as over a transport).
+		s := newStub(bindingTarget{b})
+		sc.Add(s)
+		return reflect.ValueOf(s), nil
+	}
 	v, err := clone.Convert(a, pt)
 	if err == nil {
 		if pt.Kind() == reflect.Interface && v.Type() != pt {
@@ -328,7 +335,9 @@ func markPlain(t *method.Table) {
 			m.Plain[i] = plain(pt) && pt.Kind() != reflect.Interface
 			m.AllPlain = m.AllPlain && m.Plain[i]
 		}
-		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && plain(m.Result)
+		// A *Binding result may be a peer's, which the caller needs a
+		// reference of its own to (see swapResult).
+		m.PlainOut = m.Result != nil && m.Result.Kind() != reflect.Interface && m.Result != bindingType && plain(m.Result)
 		m.RefOut = m.Result != nil && (m.Result == stubType || isTarget(m.Result))
 		m.Refs = false
 		for _, pt := range m.Params {

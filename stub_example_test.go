@@ -91,3 +91,33 @@ func ExamplePipe() {
 	// disposed at 15
 	// true
 }
+
+// Notifier calls back into its caller through a func the caller passed.
+type Notifier struct{ workers.Entrypoint }
+
+func (w *Notifier) Countdown(from int, tick func(int) error) error {
+	for i := from; i > 0; i-- {
+		if err := tick(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A func passed as an argument crosses by reference: the callee's calls run
+// the caller's func, in the caller's process, until the method returns
+// (over remote too, where it calls back across the network).
+func Example_callback() {
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	reg.Register("notifier", workers.Worker{Default: workers.New[Notifier]()})
+	b := reg.Bind(workers.Service{Service: "notifier"})
+
+	var got []int
+	_, err := b.Call(context.Background(), "Countdown", 3, func(i int) error {
+		got = append(got, i)
+		return nil
+	})
+	fmt.Println(got, err)
+	// Output: [3 2 1] <nil>
+}

@@ -448,6 +448,16 @@ func (r *Registry) reference(a any) *Stub {
 // is one; outside any invocation the caller closes it (or Registry.Close
 // does). ok is false for an ordinary result.
 func (ep *entrypoint) swapResult(ctx context.Context, res any) (any, bool) {
+	if b, ok := res.(*Binding); ok {
+		if b == nil || b.via == nil {
+			return nil, false
+		}
+		// A peer's binding that the callee received: the callee's
+		// reference ends with its invocation, so the caller gets its own.
+		d := b.via.Dup()
+		hold(ctx, d)
+		return bindingVia(d), true
+	}
 	if s, ok := res.(*Stub); ok && s == nil || !ok && !isTargetValue(res) {
 		return nil, false
 	}

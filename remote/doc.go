@@ -172,9 +172,17 @@
 //     which the runtime turns into the callee's error: never a silent zero.
 //     Received into any (or a *workers.Stub), a func is a stub called with
 //     the method name "".
-//   - A *workers.Binding crosses as a stub of the binding: declare the
-//     parameter workers.Caller (or *workers.Stub, or any). Calls through it
-//     are held to the caller's Allow rules, as its direct calls are.
+//   - A *workers.Binding crosses as a binding, as a service stub does in
+//     Workers: a parameter or result declared *workers.Binding (or
+//     workers.Caller, or any, as in-process) gets a *workers.Binding whose
+//     calls (Call, workers.Call, generated typed clients, workers.Pipe,
+//     which falls back to a call) run the peer's binding in the peer's
+//     process; it carries no Fetch (workers.ErrNoFetchHandler). Declared
+//     *workers.Stub, it is a stub, which can be Dup'ed to keep it. Calls
+//     through a binding the server handed out are held to the caller's
+//     Allow rules, as its direct calls are; a binding the server got from a
+//     third process and hands on reaches that process, which holds its own
+//     callers to its rules.
 //
 // References cross at the top level of an argument or result, and inside
 // values of interface type (a field, element or map value of type any); a
@@ -184,7 +192,10 @@
 // last, the peer releases its object (Dispose runs there); references an
 // invocation receives are released when it ends, those a method receives
 // when it returns (so a callback kept past its call fails with
-// workers.ErrDisposed; keep a *workers.Stub and Dup it instead). When a
+// workers.ErrDisposed; keep a *workers.Stub and Dup it instead). A peer's
+// *workers.Binding follows the same rules; one received outside any
+// invocation has no Close and is released with its session (declare
+// *workers.Stub to release it sooner). When a
 // session ends (Transport.Close, Registry.Close, a broken connection, the
 // peer's process killed) every reference either side held is released,
 // their Dispose hooks run, and calls in flight fail with

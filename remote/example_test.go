@@ -2,6 +2,7 @@ package remote_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -67,4 +68,76 @@ func ExampleDialer() {
 	// Output:
 	// http://worker-b.workers.svc.cluster.local:8787 <nil>
 	// remote: service "worker_c": base URL "ftp://worker-c": scheme must be http or https
+}
+
+// Meter is an RpcTarget of the serving process.
+type Meter struct {
+	workers.RpcTarget
+	n        int
+	disposed chan int
+}
+
+func (m *Meter) Add(by int) int { m.n += by; return m.n }
+
+func (m *Meter) Dispose() { m.disposed <- m.n }
+
+// Meters hands out Meters and calls back what its callers pass.
+type Meters struct{ workers.Entrypoint }
+
+var meterDisposed = make(chan int, 1)
+
+func (w *Meters) Open(start int) *Meter { return &Meter{n: start, disposed: meterDisposed} }
+
+func (w *Meters) Report(m *workers.Stub, report func(int) error) error {
+	n, err := workers.Call[int](w.Ctx, m, "Add", 0)
+	if err != nil {
+		return err
+	}
+	return report(n)
+}
+
+// Across processes, an RpcTarget the server returns is a stub whose calls
+// run on the server's object; the caller passes it back with a callback
+// that the server calls; when the caller closes the stub, the server's
+// Dispose runs.
+func ExampleNewHandler_references() {
+	served := workers.NewRegistry()
+	defer served.Close(context.Background())
+	_ = served.Register("meters", workers.Worker{Default: workers.New[Meters]()})
+	mux := http.NewServeMux()
+	mux.Handle(remote.NewHandler(served, remote.AllowToken("s3cret", remote.Allow{Service: "meters"})))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	_ = remote.Register(reg, "meters", srv.URL, remote.WithBearerToken("s3cret"))
+	meters := reg.Bind(workers.Service{Service: "meters"})
+	ctx := context.Background()
+
+	meter, err := workers.Call[*workers.Stub](ctx, meters, "Open", 40)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	n, _ := workers.Call[int](ctx, meter, "Add", 2)
+	fmt.Println("added in the server:", n)
+	_, err = meters.Call(ctx, "Report", meter, func(n int) error {
+		fmt.Println("called back in the caller:", n)
+		return nil
+	})
+	fmt.Println(err)
+	meter.Close() // the last reference: the server's Dispose runs
+	fmt.Println("disposed at", <-meterDisposed)
+	_, err = meter.Call(ctx, "Add", 1)
+	fmt.Println(errors.Is(err, workers.ErrDisposed))
+	// Output:
+	// added in the server: 42
+	// called back in the caller: 42
+	// <nil>
+	// disposed at 42
+	// true
 }

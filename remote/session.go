@@ -634,7 +634,6 @@ func (s *session) serve(ctx context.Context, f *frame) {
 	out := frame{Op: opReturn, ID: f.ID}
 	d := &decoder{s: s, ctx: ctx, reg: s.registry()}
 	res, has, owned, err := s.invoke(ctx, f, d)
-	d.release() // the references the arguments made end with the call
 	if owned {
 		if st, ok := res.(*workers.Stub); ok {
 			defer st.Close() // the export holds its own
@@ -653,6 +652,11 @@ func (s *session) serve(ctx context.Context, f *frame) {
 			err = errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: result: %v", s.where(f), err)
 		}
 	}
+	// The references the arguments made end with the call, once the
+	// result holds its own: a method may return what it received (a
+	// binding is returned as it is, not as a new reference), and before
+	// the return is sent, so that the peer has them back when it returns.
+	d.release()
 	if err != nil {
 		enc.sent(false)
 		out.Result, out.Type, out.Nested = nil, "", false
@@ -706,7 +710,10 @@ func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, ha
 		return s.callFunc(ctx, f, d, e.fn, where)
 	case refBinding:
 		svc := e.binding.Target()
-		if s.server && (s.p == nil || !s.p.allows(svc.Service, entrypointName(svc.Entrypoint), f.Method)) {
+		// A peer's binding passed on reaches no service of this registry:
+		// its own process holds its callers to its rules.
+		peers := hooks().ViaOf(e.binding) != nil
+		if s.server && !peers && (s.p == nil || !s.p.allows(svc.Service, entrypointName(svc.Entrypoint), f.Method)) {
 			return nil, false, false, s.h.denied(s.p, svc.Service, entrypointName(svc.Entrypoint), f.Method)
 		}
 		mi, merr := describeMethod(e.binding, f.Method)

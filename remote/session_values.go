@@ -287,8 +287,26 @@ func (e *encoder) export(v reflect.Value) (refMark, error) {
 		if x == nil {
 			return refMark{}, errors.New("a nil *workers.Binding cannot cross")
 		}
-		id, err := e.s.addExport(&export{kind: refBinding, binding: x})
+		var via *workers.Stub
+		if v, ok := hooks().ViaOf(x).(*workers.Stub); ok {
+			// A binding of a peer's: its reference goes on, as a stub's.
+			d, err := hooks().Export(e.ctx, nil, v)
+			if err != nil {
+				return refMark{}, err
+			}
+			via = d.(*workers.Stub)
+			if imp, ok := hooks().TargetOf(v).(*importTarget); ok && imp.s == e.s {
+				// Back where it came from: the peer's own binding.
+				e.keep = append(e.keep, via)
+				return refMark{Kind: refYours | imp.kind, ID: imp.id}, nil
+			}
+			x = hooks().BindingVia(via)
+		}
+		id, err := e.s.addExport(&export{kind: refBinding, binding: x, stub: via})
 		if err != nil {
+			if via != nil {
+				via.Close()
+			}
 			return refMark{}, err
 		}
 		e.made = append(e.made, id)
@@ -503,16 +521,32 @@ func (d *decoder) resolve(m refMark, t reflect.Type) (reflect.Value, error) {
 			return reflect.Value{}, fmt.Errorf("a %s cannot be received as a %s", rv.Type(), t)
 		}
 		return d.callback(t, imp)
+	case m.Kind == refBinding && bindingType.AssignableTo(t):
+		// A peer's binding is a binding here too (declared *Binding,
+		// Caller or any, as in-process), calling through the stub.
+		out := reflect.New(t).Elem()
+		out.Set(reflect.ValueOf(hooks().BindingVia(ref)))
+		return out, nil
 	case rv.Type().AssignableTo(t):
 		out := reflect.New(t).Elem()
 		out.Set(rv)
 		return out, nil
 	case t == bindingType:
-		return reflect.Value{}, errors.New("a *workers.Binding from another process arrives as a *workers.Stub: declare it as workers.Caller (or *workers.Stub, or any)")
+		return reflect.Value{}, fmt.Errorf("a %s from another process cannot be received as a *workers.Binding: declare *workers.Stub (or any, or workers.Caller)", describeRef(m.Kind))
 	case hooks().IsTarget(t):
 		return reflect.Value{}, fmt.Errorf("an RpcTarget crosses by reference as a *workers.Stub: declare it as *workers.Stub (or any, or workers.Caller), not %s", t)
 	}
 	return reflect.Value{}, fmt.Errorf("a reference (%s) cannot be received as a %s: declare *workers.Stub (or any, or workers.Caller)", rv.Type(), t)
+}
+
+func describeRef(kind uint8) string {
+	switch kind &^ refYours {
+	case refFunc:
+		return "func"
+	case refBinding:
+		return "binding"
+	}
+	return "RpcTarget"
 }
 
 // callback makes a func of type t that calls the peer's func imp. Without

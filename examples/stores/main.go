@@ -2,8 +2,20 @@
 // public-admin-api-interfaces demo (cloudflare/js-rpc-and-entrypoints-demo):
 // three workers, each with its own wrangler.toml, in one registry.
 //
-//	go run ./examples/stores          # tell the story, then exit
-//	go run ./examples/stores -serve   # serve the workers on localhost until ^C
+//	go run ./examples/stores                 # tell the story, then exit
+//	go run ./examples/stores -serve          # serve the workers on localhost until ^C
+//	go run ./examples/stores -split          # the story, with db-service in another process
+//	go run ./examples/stores -split -serve   # serve them so
+//
+// With -split, the program starts itself again with -serve-db as
+// db-service's own process, serving it with remote.NewHandler on a loopback
+// port, and registers db-service in its own registry as a remote worker
+// (remote.Register) under the name db-service's wrangler.toml gives. The
+// workers' code and the other wrangler files do not change: public-service
+// and private-service still call env.STORE, now over the network, and the
+// AuthedStore comes back across the process boundary as a stub. The D1
+// database is opened by the child alone. When the story ends, the child is
+// told to stop (its stdin is closed), closes its registry and exits.
 //
 // The workers:
 //
@@ -59,16 +71,21 @@ func main() {
 	serveFlag := flag.Bool("serve", false, "serve the workers over HTTP until interrupted, instead of telling the story")
 	publicAddr := flag.String("public-addr", "127.0.0.1:8787", "with -serve: where public-service listens")
 	adminAddr := flag.String("admin-addr", "127.0.0.1:8788", "with -serve: where private-service listens")
+	splitFlag := flag.Bool("split", false, "run db-service in another process (this program, started with -serve-db)")
+	serveDBAddr := flag.String("serve-db", "", "serve db-service alone on this address, for -split, until stdin ends")
 	flag.Parse()
 
 	dir, err := findDir(*dirFlag)
 	if err == nil {
-		if *serveFlag {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			err = serve(ctx, os.Stdout, dir, *publicAddr, *adminAddr)
-		} else {
-			err = story(context.Background(), os.Stdout, dir)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		switch {
+		case *serveDBAddr != "":
+			err = serveDB(ctx, os.Stdout, os.Stdin, dir, *serveDBAddr)
+		case *serveFlag:
+			err = serve(ctx, os.Stdout, dir, *publicAddr, *adminAddr, *splitFlag)
+		default:
+			err = story(ctx, os.Stdout, dir, *splitFlag)
 		}
 	}
 	if err != nil {
@@ -129,15 +146,43 @@ func setup(dir string, opts ...workers.Option) (*workers.Registry, map[string]st
 	return reg, names, nil
 }
 
+// start registers the workers: all in this process, or, with split,
+// db-service in a child process (see startDB). stop closes the registry,
+// then stops the child.
+func start(ctx context.Context, w io.Writer, dir string, split bool) (reg *workers.Registry, names map[string]string, stop func() error, err error) {
+	if !split {
+		reg, names, err = setup(dir)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return reg, names, func() error { return reg.Close(context.Background()) }, nil
+	}
+	db, err := startDB(ctx, dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reg, names, err = setupSplit(dir, db)
+	if err != nil {
+		return nil, nil, nil, errors.Join(err, db.stop())
+	}
+	fmt.Fprintf(w, "db-service runs in process %d, serving at %s; public-service and private-service run here, in process %d, and open no database\n", db.pid, db.url, os.Getpid())
+	return reg, names, func() error {
+		// This registry first: it releases the stubs it holds (the
+		// AuthedStores' Dispose runs there) and ends its session.
+		err := reg.Close(context.Background())
+		return errors.Join(err, db.stop())
+	}, nil
+}
+
 // story walks through the demo with HTTP requests to the workers' Fetch
 // handlers, as a browser would, and shows what the public site holds of a
-// user's store: a stub.
-func story(ctx context.Context, w io.Writer, dir string) (err error) {
-	reg, names, err := setup(dir)
+// user's store: a stub. With split, db-service runs in another process.
+func story(ctx context.Context, w io.Writer, dir string, split bool) (err error) {
+	reg, names, stop, err := start(ctx, w, dir, split)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, reg.Close(ctx)) }()
+	defer func() { err = errors.Join(err, stop()) }()
 	site := &http.Client{
 		Transport:     reg.Bind(workers.Service{Service: names["public-service"]}),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -217,12 +262,12 @@ func send(ctx context.Context, c *http.Client, worker, method, target string, fo
 }
 
 // serve serves public-service and private-service until ctx ends.
-func serve(ctx context.Context, w io.Writer, dir, publicAddr, adminAddr string) (err error) {
-	reg, names, err := setup(dir)
+func serve(ctx context.Context, w io.Writer, dir, publicAddr, adminAddr string, split bool) (err error) {
+	reg, names, stop, err := start(ctx, w, dir, split)
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, reg.Close(context.Background())) }()
+	defer func() { err = errors.Join(err, stop()) }()
 	errc := make(chan error, 2)
 	var servers []*http.Server
 	for _, s := range []struct{ name, addr string }{{names["public-service"], publicAddr}, {names["admin-service"], adminAddr}} {

@@ -12,7 +12,16 @@ import (
 	"go.uber.org/goleak"
 )
 
+// runMainEnv makes the test binary run main instead of the tests: the
+// split test runs the program so, and the program starts itself again (the
+// same binary, with -serve-db) as db-service's process.
+const runMainEnv = "STORES_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		os.Exit(0)
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -47,7 +56,7 @@ func copyExample(t *testing.T) string {
 func TestStory(t *testing.T) {
 	dir := copyExample(t)
 	var out bytes.Buffer
-	require.NoError(t, story(t.Context(), &out, dir))
+	require.NoError(t, story(t.Context(), &out, dir, false))
 	text := out.String()
 	assert.Contains(t, text, "db-service       GET /")
 	assert.Contains(t, text, "-> 200 [ ] 1 Write the analytical engine notes | [ ] 2 Answer Babbage")
@@ -58,7 +67,7 @@ func TestStory(t *testing.T) {
 
 	// A second run finds the first run's data on disk.
 	out.Reset()
-	require.NoError(t, story(t.Context(), &out, dir))
+	require.NoError(t, story(t.Context(), &out, dir, false))
 	assert.Contains(t, out.String(), "-> 200 users 1, tasks 4, completed 0")
 	assert.FileExists(t, filepath.Join(dir, "db-service", ".wrangler", "state", "d1", "todo-app.sqlite"))
 }

@@ -113,6 +113,13 @@ type Hooks[B, C, E any] struct {
 	// a malformed ID, an ID of another namespace, a class or worker not
 	// hosted by reg are errors that say so.
 	Object func(reg any, service, class, id, method string) (stub any, mi transport.MethodInfo, err error)
+	// BindingVia returns a binding (a *workers.Binding) whose calls go
+	// through s (a *workers.Stub a transport made of a peer's binding),
+	// released with s.
+	BindingVia func(s any) B
+	// ViaOf returns the *workers.Stub a binding that BindingVia made calls
+	// through, or nil for any other binding.
+	ViaOf func(b B) any
 }
 
 // A Target is what a stub made by a transport calls: a reference held by
