@@ -57,9 +57,10 @@ func (l sessionLimits) orDefault() sessionLimits {
 func WithSessionLimits(refs, calls int) Option { return sessionLimitsOption{refs: refs, calls: calls} }
 
 // WithPipeLimit bounds the piped calls every session of a [Transport] or a
-// handler keeps pending for its peer: results kept for calls piped on them
-// (workers.Pipe), and calls piped on a result that has not arrived yet,
-// together. Pipelining is cheap for the sender and costs the receiver
+// handler keeps pending for its peer: at most n results kept for the calls
+// the peer may pipe on them (each workers.Pipe keeps one until its stub is
+// closed), and at most n calls piped on a result running or waiting for
+// it. Pipelining is cheap for the sender and costs the receiver
 // memory until the sender releases the result, so a peer must not make it
 // unbounded. Zero keeps the default, [DefaultSessionPipes]; what would pass
 // it fails with [ErrSessionLimit], and so does every call piped on it.
@@ -704,13 +705,15 @@ func (s *session) dispatch(f *frame) error {
 			return nil
 		}
 	}
-	if f.Keep || on != nil {
-		if n := len(s.kept) + s.waiting; n >= s.limits.pipes {
-			s.mu.Unlock()
-			cancel()
-			s.refuse(f, errorf([]error{ErrSessionLimit}, "remote: the session with %s has %d piped calls pending already (WithPipeLimit)", s.peer, n))
-			return nil
+	if f.Keep && len(s.kept) >= s.limits.pipes || on != nil && s.waiting >= s.limits.pipes {
+		what, n := "results kept for piped calls", len(s.kept)
+		if !f.Keep || len(s.kept) < s.limits.pipes {
+			what, n = "calls piped on results pending", s.waiting
 		}
+		s.mu.Unlock()
+		cancel()
+		s.refuse(f, errorf([]error{ErrSessionLimit}, "remote: the session with %s has %d %s already (WithPipeLimit)", s.peer, n, what))
+		return nil
 	}
 	var keep *kept
 	if f.Keep {

@@ -50,7 +50,7 @@ func (t *Transport) Pipe(ctx context.Context, call *transport.Call, done func())
 			s.adopt(hooks().RegistryOf(ctx))
 			f := &frame{Op: opCall, Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method, Depth: call.Depth}
 			var p *promise
-			if p, err = s.pipe(ctx, nil, f, call.Args, call.Props, where, done); err == nil {
+			if p, err = s.pipe(ctx, nil, nil, f, call.Args, call.Props, where, done); err == nil {
 				return p, true
 			}
 			if errors.Is(err, errNotSent) && try < 2 {
@@ -73,7 +73,7 @@ func (t *importTarget) Pipe(ctx context.Context, method string, args []any) tran
 		ctx = context.Background()
 	}
 	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1}
-	p, err := t.s.pipe(ctx, t.reg, f, args, nil, where, nil)
+	p, err := t.s.pipe(ctx, nil, t.reg, f, args, nil, where, nil)
 	if err != nil {
 		return failedPromise(where, err)
 	}
@@ -81,14 +81,15 @@ func (t *importTarget) Pipe(ctx context.Context, method string, args []any) tran
 }
 
 // pipe sends f as a piped call (Keep) and returns its promise; an error
-// when it could not be sent. done, if set, is called once when the result
-// has arrived or the call failed.
-func (s *session) pipe(ctx context.Context, reg any, f *frame, args []any, props any, where string, done func()) (*promise, error) {
+// when it could not be sent. parent is the promise f is piped on, if any.
+// done, if set, is called once when the result has arrived or the call
+// failed.
+func (s *session) pipe(ctx context.Context, parent *promise, reg any, f *frame, args []any, props any, where string, done func()) (*promise, error) {
 	s.activity.Add(1)
 	if reg == nil {
 		reg = s.registry()
 	}
-	p := &promise{s: s, reg: reg, where: "the piped result of " + where, done: make(chan struct{}), doneFn: done}
+	p := &promise{s: s, parent: parent, reg: reg, where: "the piped result of " + where, done: make(chan struct{}), doneFn: done}
 	f.Keep = true
 	enc, err := s.send(ctx, f, args, props, &pending{promise: p, reg: reg, where: where})
 	if err != nil {
@@ -120,7 +121,7 @@ type promise struct {
 	id     uint64   // the call's, set before it is sent
 	reg    any
 	where  string
-	parent *promise // the promise this one's call was piped on, if any
+	parent *promise // the promise this one's call was piped on, if any; set before it is sent
 	done   chan struct{}
 	doneFn func()
 
@@ -292,13 +293,10 @@ func (p *promise) Pipe(ctx context.Context, method string, args []any) transport
 		ctx = context.Background()
 	}
 	f := &frame{Op: opCall, On: p.id, Method: method, Depth: hooks().Depth(ctx) + 1}
-	child, err := p.s.pipe(ctx, p.reg, f, args, nil, where, nil)
+	child, err := p.s.pipe(ctx, p, p.reg, f, args, nil, where, nil)
 	if err != nil {
 		return failedPromise(where, err)
 	}
-	child.mu.Lock()
-	child.parent = p
-	child.mu.Unlock()
 	return child
 }
 
