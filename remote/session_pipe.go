@@ -104,9 +104,11 @@ func (s *session) pipe(ctx context.Context, parent *promise, reg any, f *frame, 
 	}
 	p.enc = enc
 	// Canceling ctx cancels the call where it runs; the return then says
-	// so. No goroutine waits for it: AfterFunc runs when ctx is done.
+	// so. No goroutine waits for it: AfterFunc runs when ctx is done. A
+	// deadline is the serving side's to keep (it travelled with the call),
+	// so that the call fails there with DeadlineExceeded, not Canceled.
 	p.stop = context.AfterFunc(ctx, func() {
-		if !p.isResolved() && !s.ended.Load() {
+		if !p.isResolved() && !s.ended.Load() && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			_ = s.out.push(frame{Op: opCancel, ID: p.id})
 		}
 	})
