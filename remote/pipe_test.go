@@ -436,3 +436,19 @@ func TestRemotePipeFallsBackToUnary(t *testing.T) {
 	_, err = workers.Call[int](t.Context(), workers.Pipe(t.Context(), b, "Number"), "Depth")
 	assert.ErrorIs(t, err, workers.ErrMethodNotFound)
 }
+
+// When a session ends, the results its peer's piped calls kept are
+// released with everything else the peer held: Dispose runs.
+func TestRemotePipeReleasedWithTheSession(t *testing.T) {
+	fx := remoteChain(t, nil)
+	ctx := t.Context()
+	piped := workers.Pipe(ctx, fx.b, "Root", 1)
+	_, err := workers.Call[int](ctx, piped, "Depth")
+	require.NoError(t, err)
+	require.NoError(t, fx.caller.Close(ctx), "ends the Transport's session")
+	assert.Eventually(t, func() bool { return fx.disposed.Load() == 1 }, 5*time.Second, time.Millisecond,
+		"the kept result is released at the session's end")
+	_, err = piped.Call(ctx, "Depth")
+	assert.Error(t, err)
+	require.NoError(t, piped.Close())
+}
