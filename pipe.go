@@ -163,7 +163,9 @@ func (e *pipeError) Unwrap() error { return e.err }
 // transport pipelines; nil when Pipe is to make a plain call.
 func (b *Binding) pipe(ctx context.Context, name string, args []any) *Stub {
 	ep, err := b.resolve()
-	if err != nil || ep.worker.remote == nil || ep.worker.chain != nil {
+	if err != nil || ep.worker.remote == nil || ep.worker.chain != nil || b.reg.targetChain != nil {
+		// Interceptors see every call, of the worker and of the stubs its
+		// results are: plain calls, one at a time.
 		return nil
 	}
 	pl, ok := ep.worker.remote.(transport.Pipeliner)
@@ -180,6 +182,7 @@ func (b *Binding) pipe(ctx context.Context, name string, args []any) *Stub {
 	p, ok := pl.Pipe(c, &transport.Call{
 		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
 		Args: append([]any(nil), args...), Props: c.Props(), Depth: int(c.inv.Depth),
+		Caller: callerOf(ctx, b.from),
 	}, c.end)
 	if !ok {
 		c.end()
@@ -220,8 +223,8 @@ func (t remotePipe) describe() string { return t.p.Describe() }
 // pipe pipes on a transport's reference when the transport can.
 func (f foreign) pipe(ctx context.Context, method string, args []any) *Stub {
 	pt, ok := f.t.(link.PipeTarget)
-	if !ok {
-		return nil
+	if r := f.registry(ctx); !ok || r != nil && r.targetChain != nil {
+		return nil // interceptors see each call on a remote stub
 	}
 	s := newStub(remotePipe{pt.Pipe(ctx, method, args)})
 	hold(ctx, s)

@@ -48,7 +48,7 @@ func (t *Transport) Pipe(ctx context.Context, call *transport.Call, done func())
 		}
 		if err == nil {
 			s.adopt(hooks().RegistryOf(ctx))
-			f := &frame{Op: opCall, Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method, Depth: call.Depth}
+			f := &frame{Op: opCall, Service: call.Service, Entrypoint: call.Entrypoint, Method: call.Method, Depth: call.Depth, Caller: sentCaller(call.Caller)}
 			var p *promise
 			if p, err = s.pipe(ctx, nil, nil, f, call.Args, call.Props, where, done); err == nil {
 				return p, true
