@@ -89,8 +89,8 @@ func TestSessionPipesDoNotLeakAcrossSessions(t *testing.T) {
 	require.NoError(t, reg.Register("vaults", workers.Worker{Default: workers.New[vaults]()}))
 	var mu sync.Mutex
 	var sessions []*session
-	served = func(s *session) { mu.Lock(); sessions = append(sessions, s); mu.Unlock() }
-	t.Cleanup(func() { served = nil })
+	testServed = func(s *session) { mu.Lock(); sessions = append(sessions, s); mu.Unlock() }
+	t.Cleanup(func() { testServed = nil })
 	kept := func() (n int) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -6,8 +6,8 @@ import (
 	"connectrpc.com/connect"
 )
 
-// served, when set (by tests), sees each session a handler serves.
-var served func(*session)
+// testServed, when set (by tests), sees each session a handler serves.
+var testServed func(*session)
 
 // serveSession serves one session: the calls a Transport makes, through
 // it, of the registry's services and of the references it holds, and the
@@ -23,8 +23,8 @@ func (h *handler) serveSession(ctx context.Context, stream *connect.BidiStream[s
 	}
 	s := newSession(ctx, true, "the client at "+stream.Peer().Addr, h.cfg.session, stream.Send)
 	s.reg, s.h, s.p, s.errs = h.reg, h, p, h.cfg.errors
-	if served != nil {
-		served(s)
+	if testServed != nil {
+		testServed(s)
 	}
 	if err := s.out.push(frame{Op: opHello, Version: sessionVersion}); err != nil {
 		s.end(unavailable(s.peer, err))
