@@ -6,6 +6,8 @@ import (
 	"reflect"
 
 	"github.com/seed-29c11ff2/workers/internal/clone"
+	"github.com/seed-29c11ff2/workers/internal/link"
+	"github.com/seed-29c11ff2/workers/transport"
 )
 
 // Pipe starts a call of method through c and returns at once a stub for its
@@ -23,12 +25,25 @@ import (
 // reference) once it has arrived.
 //
 // In-process, Pipe makes the call before it returns, at the cost of a
-// call and no goroutine; over a transport that supports pipelining it only
-// sends it.
+// call and no goroutine. Over a transport that pipelines
+// ([transport.Pipeliner], as package remote's sessions do) it only sends
+// the call, for a Binding of a remote worker and for stubs of remote
+// objects and of remote piped results alike; elsewhere (a unary-only
+// transport, a binding with interceptors, which must see each call) it
+// makes a plain call.
 func Pipe(ctx context.Context, c Caller, method string, args ...any) *Stub {
-	if p, ok := c.(*Stub); ok && p.live() {
-		if pp, ok := p.ref.target.(piper); ok {
-			return pp.pipe(ctx, method, args)
+	switch c := c.(type) {
+	case *Stub:
+		if c.live() {
+			if pp, ok := c.ref.target.(piper); ok {
+				if s := pp.pipe(ctx, method, args); s != nil {
+					return s
+				}
+			}
+		}
+	case *Binding:
+		if s := c.pipe(ctx, method, args); s != nil {
+			return s
 		}
 	}
 	t := &pipeTarget{method: method}
@@ -58,7 +73,7 @@ func Await[R any](ctx context.Context, s *Stub) (R, error) {
 		}
 		return zero, newError(ErrInvalidResult, "Await: %s was not made by Pipe; its only result is itself, a *workers.Stub, not %s", s.ref.target.describe(), reflect.TypeFor[R]())
 	}
-	v, err := t.await(ctx)
+	v, err := t.await(ctx, reflect.TypeFor[R]())
 	if err != nil {
 		return zero, err
 	}
@@ -75,14 +90,16 @@ func Await[R any](ctx context.Context, s *Stub) (R, error) {
 }
 
 // piper is a stub's target that pipes calls itself, as a transport does
-// for references held by a peer.
+// for references held by a peer; pipe returns nil when it cannot, for Pipe
+// to make a plain call.
 type piper interface {
 	pipe(ctx context.Context, method string, args []any) *Stub
 }
 
-// awaiter is a stub's target whose result is a piped call's.
+// awaiter is a stub's target whose result is a piped call's. result is the
+// type Await asks for, for a transport to decode into.
 type awaiter interface {
-	await(ctx context.Context) (any, error)
+	await(ctx context.Context, result reflect.Type) (any, error)
 }
 
 // pipeTarget is the result of a call made in-process by Pipe.
@@ -93,7 +110,7 @@ type pipeTarget struct {
 	err    error
 }
 
-func (t *pipeTarget) await(context.Context) (any, error) { return t.res, t.err }
+func (t *pipeTarget) await(context.Context, reflect.Type) (any, error) { return t.res, t.err }
 
 func (t *pipeTarget) describe() string {
 	return fmt.Sprintf("the piped result of %s method %q", t.where, t.method)
@@ -141,3 +158,75 @@ func (e *pipeError) Error() string {
 }
 
 func (e *pipeError) Unwrap() error { return e.err }
+
+// pipe sends a call of a remote worker without waiting for it, when its
+// transport pipelines; nil when Pipe is to make a plain call.
+func (b *Binding) pipe(ctx context.Context, name string, args []any) *Stub {
+	ep, err := b.resolve()
+	if err != nil || ep.worker.remote == nil || ep.worker.chain != nil || b.reg.targetChain != nil {
+		// Interceptors see every call, of the worker and of the stubs its
+		// results are: plain calls, one at a time.
+		return nil
+	}
+	pl, ok := ep.worker.remote.(transport.Pipeliner)
+	if !ok {
+		return nil
+	}
+	if err := checkCrossing(ep, name, args); err != nil {
+		return failedPipe(ctx, ep.display, name, err)
+	}
+	c, _, err := b.reg.begin(ctx, b, ep, name)
+	if err != nil {
+		return failedPipe(ctx, ep.display, name, err)
+	}
+	p, ok := pl.Pipe(c, &transport.Call{
+		Service: ep.worker.name, Entrypoint: ep.name, Method: name,
+		Args: append([]any(nil), args...), Props: c.Props(), Depth: int(c.inv.Depth),
+		Caller: callerOf(ctx, b.from),
+	}, c.end)
+	if !ok {
+		c.end()
+		return nil
+	}
+	s := newStub(remotePipe{p})
+	hold(ctx, s)
+	return s
+}
+
+func failedPipe(ctx context.Context, where, method string, err error) *Stub {
+	s := newStub(&pipeTarget{method: method, where: where, err: err})
+	hold(ctx, s)
+	return s
+}
+
+// remotePipe is the result of a call a transport pipelined: calls and
+// Pipes on it travel behind the call, and Await waits for it.
+type remotePipe struct{ p transport.Pending }
+
+func (t remotePipe) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	return t.p.Call(ctx, method, args, result)
+}
+
+func (t remotePipe) pipe(ctx context.Context, method string, args []any) *Stub {
+	s := newStub(remotePipe{t.p.Pipe(ctx, method, args)})
+	hold(ctx, s)
+	return s
+}
+
+func (t remotePipe) await(ctx context.Context, result reflect.Type) (any, error) {
+	return t.p.Await(ctx, result)
+}
+
+func (t remotePipe) release()         { t.p.Release() }
+func (t remotePipe) describe() string { return t.p.Describe() }
+
+// pipe pipes on a transport's reference when the transport can.
+func (f foreign) pipe(ctx context.Context, method string, args []any) *Stub {
+	pt, ok := f.t.(link.PipeTarget)
+	if r := f.registry(ctx); !ok || r != nil && r.targetChain != nil {
+		return nil // interceptors see each call on a remote stub
+	}
+	s := newStub(remotePipe{pt.Pipe(ctx, method, args)})
+	hold(ctx, s)
+	return s
+}

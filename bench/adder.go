@@ -36,3 +36,7 @@ func (t *AdderTarget) Add(a, b int) int { return a + b }
 
 // Target returns an AdderTarget, which reaches the caller as a stub.
 func (w *Adder) Target() *AdderTarget { return &AdderTarget{} }
+
+// Next returns another AdderTarget: chains of dependent calls, piped or
+// not, go Target, Next, Add.
+func (t *AdderTarget) Next() *AdderTarget { return &AdderTarget{} }

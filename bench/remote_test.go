@@ -148,3 +148,43 @@ func rawAdd(b *testing.B, ctx context.Context, client *connect.Client[remote.Cal
 		b.Error(sum, err)
 	}
 }
+
+// BenchmarkRemotePipe compares a chain of three dependent calls to a worker
+// served on loopback (Target, then Next on its result, then Add on that)
+// made with workers.Pipe, which sends the three at once on the session,
+// with the same calls made one after another, each waiting for the result
+// the next is made on. Both close what they made, as a caller would.
+func BenchmarkRemotePipe(b *testing.B) {
+	ctx := context.Background()
+	bd := remoteAdder(b)
+	b.Run("unpiped", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			t, err := workers.Call[*workers.Stub](ctx, bd, "Target")
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := workers.Call[*workers.Stub](ctx, t, "Next")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if sum, err := workers.Call[int](ctx, n, "Add", 1, 2); err != nil || sum != 3 {
+				b.Fatal(sum, err)
+			}
+			n.Close()
+			t.Close()
+		}
+	})
+	b.Run("piped", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			t := workers.Pipe(ctx, bd, "Target")
+			n := workers.Pipe(ctx, t, "Next")
+			if sum, err := workers.Call[int](ctx, n, "Add", 1, 2); err != nil || sum != 3 {
+				b.Fatal(sum, err)
+			}
+			n.Close()
+			t.Close()
+		}
+	})
+}

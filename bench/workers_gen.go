@@ -35,12 +35,15 @@ func init() {
 		},
 	})
 	codegen.Register(codegen.Dispatcher[AdderTarget]{
-		Hash: "d71cf18e66ce63bb",
+		Hash: "9171e70de2ea2473",
 		Methods: map[string]func(w *AdderTarget, ctx context.Context, args codegen.Args) (any, error){
 			"Add": func(w *AdderTarget, ctx context.Context, args codegen.Args) (any, error) {
 				a0, _ := args.At(0).(int)
 				a1, _ := args.At(1).(int)
 				return w.Add(a0, a1), nil
+			},
+			"Next": func(w *AdderTarget, ctx context.Context, args codegen.Args) (any, error) {
+				return w.Next(), nil
 			},
 		},
 	})
@@ -151,4 +154,9 @@ func (c *AdderTargetClient) Caller() workers.Caller { return c.s }
 // Add calls AdderTarget.Add.
 func (c *AdderTargetClient) Add(ctx context.Context, a int, b int) (r int, err error) {
 	return workers.Call[int](ctx, c.s, "Add", a, b)
+}
+
+// Next calls AdderTarget.Next.
+func (c *AdderTargetClient) Next(ctx context.Context) (r *workers.Stub, err error) {
+	return workers.Call[*workers.Stub](ctx, c.s, "Next")
 }

@@ -141,3 +141,48 @@ func ExampleNewHandler_references() {
 	// disposed at 42
 	// true
 }
+
+// Counter is an RpcTarget that worker_c returns; its state stays there.
+type Counter struct {
+	workers.RpcTarget
+	n int
+}
+
+func (c *Counter) Increment(by int) int { c.n += by; return c.n }
+
+// WorkerC makes Counters.
+type WorkerC struct{ workers.Entrypoint }
+
+func (w *WorkerC) MakeCounter(start int) *Counter { return &Counter{n: start} }
+
+func Example_pipelining() {
+	served := workers.NewRegistry()
+	defer served.Close(context.Background())
+	_ = served.Register("worker_c", workers.Worker{Default: workers.New[WorkerC]()})
+	mux := http.NewServeMux()
+	mux.Handle(remote.NewHandler(served, remote.AllowToken("s3cret", remote.Allow{Service: "worker_c"})))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	defer srv.Close()
+
+	reg := workers.NewRegistry()
+	defer reg.Close(context.Background())
+	_ = remote.Register(reg, "worker_c", srv.URL, remote.WithBearerToken("s3cret"))
+	ctx := context.Background()
+	b := reg.Bind(workers.Service{Service: "worker_c"})
+
+	// MakeCounter and Increment travel together: one round trip.
+	counter := workers.Pipe(ctx, b, "MakeCounter", 12)
+	defer counter.Close()
+	n, err := workers.Call[int](ctx, counter, "Increment", 3)
+	fmt.Println(n, err)
+
+	// A call piped on a failed one fails with its error.
+	_, err = workers.Call[int](ctx, workers.Pipe(ctx, b, "MakeCounters", 1), "Increment", 1)
+	fmt.Println(errors.Is(err, workers.ErrMethodNotFound))
+	// Output:
+	// 15 <nil>
+	// true
+}

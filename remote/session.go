@@ -16,9 +16,10 @@ import (
 	"github.com/seed-29c11ff2/workers/transport"
 )
 
-// ErrSessionLimit: a session's bound on references or on calls in flight
-// (see [WithSessionLimits]) was reached; the call that would pass it fails
-// with it, and the session goes on.
+// ErrSessionLimit: a session's bound on references, on calls in flight
+// (see [WithSessionLimits]) or on piped calls ([WithPipeLimit]) was
+// reached; the call that would pass it fails with it, and the session goes
+// on.
 var ErrSessionLimit = errors.New("remote: session limit reached")
 
 func init() {
@@ -30,9 +31,10 @@ func init() {
 const (
 	DefaultSessionRefs  = 10_000 // references each side of a session may hold of the other's
 	DefaultSessionCalls = 1_000  // calls in flight each way
+	DefaultSessionPipes = 1_000  // piped calls pending on each side (see WithPipeLimit)
 )
 
-type sessionLimits struct{ refs, calls int }
+type sessionLimits struct{ refs, calls, pipes int }
 
 func (l sessionLimits) orDefault() sessionLimits {
 	if l.refs <= 0 {
@@ -40,6 +42,9 @@ func (l sessionLimits) orDefault() sessionLimits {
 	}
 	if l.calls <= 0 {
 		l.calls = DefaultSessionCalls
+	}
+	if l.pipes <= 0 {
+		l.pipes = DefaultSessionPipes
 	}
 	return l
 }
@@ -49,12 +54,31 @@ func (l sessionLimits) orDefault() sessionLimits {
 // this side of the peer's); calls, how many calls may be in flight each
 // way. Zero keeps a default ([DefaultSessionRefs], [DefaultSessionCalls]).
 // What would pass a bound fails with [ErrSessionLimit].
-func WithSessionLimits(refs, calls int) Option { return sessionLimitsOption{refs, calls} }
+func WithSessionLimits(refs, calls int) Option { return sessionLimitsOption{refs: refs, calls: calls} }
+
+// WithPipeLimit bounds the piped calls every session of a [Transport] or a
+// handler keeps pending for its peer: at most n results kept for the calls
+// the peer may pipe on them (each workers.Pipe keeps one until its stub is
+// closed), and at most n calls piped on a result running or waiting for
+// it. Pipelining is cheap for the sender and costs the receiver
+// memory until the sender releases the result, so a peer must not make it
+// unbounded. Zero keeps the default, [DefaultSessionPipes]; what would pass
+// it fails with [ErrSessionLimit], and so does every call piped on it.
+func WithPipeLimit(n int) Option { return sessionLimitsOption{pipes: n} }
 
 type sessionLimitsOption sessionLimits
 
-func (o sessionLimitsOption) applyToClient(c *clientConfig)   { c.session = sessionLimits(o) }
-func (o sessionLimitsOption) applyToHandler(c *handlerConfig) { c.session = sessionLimits(o) }
+func (o sessionLimitsOption) apply(l *sessionLimits) {
+	if o.refs != 0 || o.calls != 0 {
+		l.refs, l.calls = o.refs, o.calls
+	}
+	if o.pipes != 0 {
+		l.pipes = o.pipes
+	}
+}
+
+func (o sessionLimitsOption) applyToClient(c *clientConfig)   { o.apply(&c.session) }
+func (o sessionLimitsOption) applyToHandler(c *handlerConfig) { o.apply(&c.session) }
 
 // export is an object of this side that the peer holds a reference to.
 type export struct {
@@ -103,6 +127,8 @@ type session struct {
 	imports    map[uint64]*importTarget
 	calls      map[uint64]*pending
 	running    map[uint64]context.CancelFunc
+	kept       map[uint64]*kept // the peer's calls whose results it may pipe on
+	waiting    int              // the peer's calls piped on a result not there yet
 	lastExport uint64
 	lastCall   uint64
 	why        error
@@ -112,6 +138,7 @@ type session struct {
 	wg         sync.WaitGroup
 	activity   atomic.Uint64 // calls made either way, to tell an idle session
 	making     atomic.Int64  // calls of this side being made (encoded, sent, awaited)
+	promises   atomic.Int64  // this side's piped results not released: calls may still be piped on them
 }
 
 // sessionIdle is how long a Transport keeps a session that holds nothing
@@ -136,11 +163,11 @@ func (s *session) watch() {
 		}
 		now := s.activity.Load()
 		s.mu.Lock()
-		idle := now == last && s.making.Load() == 0 && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0
+		idle := now == last && s.making.Load() == 0 && s.promises.Load() == 0 && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0 && len(s.kept) == 0
 		s.mu.Unlock()
 		last = now
 		if idle && s.endIf(func() bool {
-			return s.activity.Load() == now && s.making.Load() == 0 && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0
+			return s.activity.Load() == now && s.making.Load() == 0 && s.promises.Load() == 0 && len(s.calls) == 0 && len(s.running) == 0 && len(s.imports) == 0 && len(s.exports) == 0 && len(s.kept) == 0
 		}, unavailable(s.peer, errors.New("closed when idle"))) {
 			return
 		}
@@ -151,7 +178,7 @@ func newSession(ctx context.Context, server bool, peer string, limits sessionLim
 	s := &session{
 		server: server, peer: peer, limits: limits.orDefault(),
 		exports: map[uint64]*export{}, imports: map[uint64]*importTarget{},
-		calls: map[uint64]*pending{}, running: map[uint64]context.CancelFunc{},
+		calls: map[uint64]*pending{}, running: map[uint64]context.CancelFunc{}, kept: map[uint64]*kept{},
 		done: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(ctx)
@@ -201,8 +228,8 @@ func (s *session) endIf(cond func() bool, why error) bool {
 	}
 	s.ended.Store(true)
 	s.why = why
-	exports, imports, running := s.exports, s.imports, s.running
-	s.exports, s.imports, s.running, s.calls = nil, nil, nil, nil
+	exports, imports, running, kept, calls := s.exports, s.imports, s.running, s.kept, s.calls
+	s.exports, s.imports, s.running, s.calls, s.kept = nil, nil, nil, nil, nil
 	close(s.done)
 	s.mu.Unlock()
 	s.cancel()
@@ -218,6 +245,14 @@ func (s *session) endIf(cond func() bool, why error) bool {
 	}
 	for _, imp := range imports {
 		hooks().Revoke(imp.stub)
+	}
+	for _, k := range kept {
+		k.unref()
+	}
+	for _, p := range calls {
+		if p.promise != nil {
+			p.promise.settle(errorf([]error{workers.ErrUnavailable, why}, "workers: %s: %v", p.where, why), nil, nil, "", nil)
+		}
 	}
 	return true
 }
@@ -364,13 +399,52 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 	s.activity.Add(1)
 	s.making.Add(1)
 	defer s.making.Add(-1)
-	if s.ended.Load() {
-		return nil, errorf([]error{workers.ErrUnavailable, s.failure(), errNotSent}, "workers: %s: %v", where, s.failure())
-	}
 	if reg == nil {
 		reg = s.registry()
 	}
-	enc := encoder{s: s, ctx: ctx, reg: reg}
+	p := &pending{ch: make(chan outcome, 1), reg: reg, want: result, hold: hold, where: where}
+	enc, err := s.send(ctx, f, args, props, p)
+	if err != nil {
+		return nil, err
+	}
+	defer enc.done()
+	select {
+	case o := <-p.ch:
+		return o.v, o.err
+	case <-ctx.Done():
+		if s.forget(f.ID) {
+			_ = s.out.push(frame{Op: opCancel, ID: f.ID})
+		} else {
+			select {
+			case o := <-p.ch:
+				// The return came first: release what it holds.
+				if st, ok := o.v.(*workers.Stub); ok && o.err == nil && !hooks().Hold(hold, st) {
+					st.Close()
+				}
+			case <-s.done:
+			}
+		}
+		if s.ended.Load() {
+			err := s.failure()
+			return nil, errorf([]error{workers.ErrUnavailable, err}, "workers: %s: %v", where, err)
+		}
+		err := ctx.Err()
+		return nil, errorf([]error{err}, "workers: %s: %v", where, err)
+	case <-s.done:
+		err := s.failure()
+		return nil, errorf([]error{workers.ErrUnavailable, err}, "workers: %s: %v", where, err)
+	}
+}
+
+// send encodes the call f with args (and props), registers p to await its
+// return and sends it. The encoder's done is to be called once the call
+// has returned.
+func (s *session) send(ctx context.Context, f *frame, args []any, props any, p *pending) (*encoder, error) {
+	where := p.where
+	if s.ended.Load() {
+		return nil, errorf([]error{workers.ErrUnavailable, s.failure(), errNotSent}, "workers: %s: %v", where, s.failure())
+	}
+	enc := &encoder{s: s, ctx: ctx, reg: p.reg}
 	size := 0
 	if n := len(args); n > 0 {
 		f.Args = make([]cbor.RawMessage, n)
@@ -408,8 +482,6 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 	if dl, ok := ctx.Deadline(); ok {
 		f.Timeout = max(time.Until(dl).Milliseconds(), 1)
 	}
-	p := &pending{ch: make(chan outcome, 1), reg: reg, want: result, hold: hold, where: where}
-	defer enc.done()
 	s.mu.Lock()
 	if s.ended.Load() {
 		s.mu.Unlock()
@@ -425,6 +497,9 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 	s.lastCall++
 	f.ID = s.lastCall
 	s.calls[f.ID] = p
+	if p.promise != nil {
+		p.promise.id = f.ID
+	}
 	s.mu.Unlock()
 	if err := s.out.push(*f); err != nil {
 		s.forget(f.ID)
@@ -432,43 +507,19 @@ func (s *session) call(ctx context.Context, reg any, f *frame, args []any, props
 		return nil, errorf([]error{workers.ErrUnavailable, err}, "workers: %s: %v", where, unavailable(s.peer, err))
 	}
 	enc.sent(true)
-	select {
-	case o := <-p.ch:
-		return o.v, o.err
-	case <-ctx.Done():
-		if s.forget(f.ID) {
-			_ = s.out.push(frame{Op: opCancel, ID: f.ID})
-		} else {
-			select {
-			case o := <-p.ch:
-				// The return came first: release what it holds.
-				if st, ok := o.v.(*workers.Stub); ok && o.err == nil && !hooks().Hold(hold, st) {
-					st.Close()
-				}
-			case <-s.done:
-			}
-		}
-		if s.ended.Load() {
-			err := s.failure()
-			return nil, errorf([]error{workers.ErrUnavailable, err}, "workers: %s: %v", where, err)
-		}
-		err := ctx.Err()
-		return nil, errorf([]error{err}, "workers: %s: %v", where, err)
-	case <-s.done:
-		err := s.failure()
-		return nil, errorf([]error{workers.ErrUnavailable, err}, "workers: %s: %v", where, err)
-	}
+	return enc, nil
 }
 
 // pending is a call awaiting its return, which the reader decodes as it
 // comes, in order with the frames after it (a release of a reference the
 // return names must not overtake it).
 type pending struct {
-	ch    chan outcome
-	reg   any
-	want  reflect.Type
-	hold  context.Context
-	where string
+	promise *promise // a piped call's: the result goes there, not to ch
+	ch      chan outcome
+	reg     any
+	want    reflect.Type
+	hold    context.Context
+	where   string
 }
 
 type outcome struct {
@@ -572,6 +623,10 @@ func (s *session) handle(f *frame) error {
 			_, _ = s.returned(f, s.registry(), nil, nil, "an abandoned call")
 			return nil
 		}
+		if p.promise != nil {
+			p.promise.resolve(f)
+			return nil
+		}
 		v, err := s.returned(f, p.reg, p.want, p.hold, p.where)
 		p.ch <- outcome{v, err}
 	case opRelease:
@@ -588,6 +643,24 @@ func (s *session) handle(f *frame) error {
 		s.mu.Unlock()
 		if c != nil {
 			c()
+		}
+	case opForget:
+		var drop []*kept
+		s.mu.Lock()
+		for _, id := range f.IDs {
+			if k := s.kept[id]; k != nil {
+				delete(s.kept, id)
+				drop = append(drop, k)
+			}
+		}
+		s.mu.Unlock()
+		if len(drop) > 0 {
+			// Dispose methods run on their own goroutine, not the reader's.
+			s.wg.Go(func() {
+				for _, k := range drop {
+					k.unref()
+				}
+			})
 		}
 	}
 	return nil
@@ -613,27 +686,84 @@ func (s *session) dispatch(f *frame) error {
 		n := len(s.running)
 		s.mu.Unlock()
 		cancel()
-		we, _ := toWire(errorf([]error{ErrSessionLimit}, "remote: the session with %s has %d calls in flight already (WithSessionLimits)", s.peer, n), s.errs)
-		_ = s.out.push(frame{Op: opReturn, ID: f.ID, Error: we})
+		s.refuse(f, errorf([]error{ErrSessionLimit}, "remote: the session with %s has %d calls in flight already (WithSessionLimits)", s.peer, n))
 		return nil
+	case f.Keep && s.kept[f.ID] != nil:
+		s.mu.Unlock()
+		cancel()
+		return fmt.Errorf("%w: call %d made twice", errProtocol, f.ID)
+	}
+	// The tables of pipelining are read and written here, by the reader,
+	// in the order of the frames: a call piped on call N always finds N's
+	// entry, made when N arrived, whether N has returned or not.
+	var on *kept
+	if f.On != 0 {
+		if on = s.kept[f.On]; on == nil {
+			s.mu.Unlock()
+			cancel()
+			s.refuse(f, errorf([]error{workers.ErrDisposed}, "workers: call #%d of the session with %s: there is no result of call #%d to pipe on: it was never made with a Pipe in this session, or was refused, or released", f.ID, s.peer, f.On))
+			return nil
+		}
+	}
+	if f.Keep && len(s.kept) >= s.limits.pipes || on != nil && s.waiting >= s.limits.pipes {
+		what, n := "results kept for piped calls", len(s.kept)
+		if !f.Keep || len(s.kept) < s.limits.pipes {
+			what, n = "calls piped on results pending", s.waiting
+		}
+		s.mu.Unlock()
+		cancel()
+		s.refuse(f, errorf([]error{ErrSessionLimit}, "remote: the session with %s has %d %s already (WithPipeLimit)", s.peer, n, what))
+		return nil
+	}
+	var keep *kept
+	if f.Keep {
+		keep = &kept{done: make(chan struct{}), refs: 1, where: s.where(f)}
+		s.kept[f.ID] = keep
+	}
+	if on != nil {
+		on.ref()
+		s.waiting++
 	}
 	s.running[f.ID] = cancel
 	s.mu.Unlock()
 	s.wg.Go(func() {
 		defer cancel()
-		s.serve(ctx, f)
+		s.serve(ctx, f, on, keep)
 		s.mu.Lock()
 		delete(s.running, f.ID)
+		if on != nil && s.running != nil {
+			s.waiting--
+		}
 		s.mu.Unlock()
+		if on != nil {
+			on.unref()
+		}
 	})
 	return nil
 }
 
-// serve runs the peer's call f and sends its return.
-func (s *session) serve(ctx context.Context, f *frame) {
+// refuse answers the peer's call f with err, without running it.
+func (s *session) refuse(f *frame, err error) {
+	we, _ := toWire(err, s.errs)
+	_ = s.out.push(frame{Op: opReturn, ID: f.ID, Error: we})
+}
+
+// serve runs the peer's call f and sends its return. A call piped on
+// another waits for it (on); the result of a call with Keep is kept for
+// the calls piped on it (keep).
+func (s *session) serve(ctx context.Context, f *frame, on, keep *kept) {
 	out := frame{Op: opReturn, ID: f.ID}
 	d := &decoder{s: s, ctx: ctx, reg: s.registry()}
-	res, has, owned, err := s.invoke(ctx, f, d)
+	var (
+		res        any
+		has, owned bool
+		err        error
+	)
+	if on != nil {
+		res, has, owned, err = s.invokeOn(ctx, f, d, on)
+	} else {
+		res, has, owned, err = s.invoke(ctx, f, d)
+	}
 	if owned {
 		if st, ok := res.(*workers.Stub); ok {
 			defer st.Close() // the export holds its own
@@ -662,11 +792,20 @@ func (s *session) serve(ctx context.Context, f *frame) {
 		out.Result, out.Type, out.Nested = nil, "", false
 		out.Error, _ = toWire(err, s.errs)
 	}
+	if keep != nil {
+		keep.resolve(ctx, s, res, err)
+		// The calls piped on it run once its return is on its way: theirs
+		// follow it on the stream, so that the peer knows its outcome first.
+		defer close(keep.done)
+	}
 	enc.sent(s.out.push(out) == nil)
 	enc.done()
 }
 
 func (s *session) where(f *frame) string {
+	if f.On != 0 {
+		return fmt.Sprintf("call #%d method %q", f.On, f.Method)
+	}
 	if f.Class != "" {
 		return describeObject(f.Service, f.Class, f.Object, f.Method)
 	}
@@ -705,6 +844,12 @@ func (s *session) invoke(ctx context.Context, f *frame, d *decoder) (res any, ha
 	if err != nil {
 		return nil, false, false, err
 	}
+	return s.callExport(ctx, f, d, e, where)
+}
+
+// callExport runs the peer's call f on e, an object of this side: an
+// export, or a result kept for pipelining.
+func (s *session) callExport(ctx context.Context, f *frame, d *decoder, e *export, where string) (res any, has, owned bool, err error) {
 	switch e.kind {
 	case refFunc:
 		return s.callFunc(ctx, f, d, e.fn, where)

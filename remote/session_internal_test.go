@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/stretchr/testify/assert"
@@ -77,6 +79,85 @@ func TestSessionReferencesDoNotLeakAcrossSessions(t *testing.T) {
 	assert.Equal(t, "alice's", got, "the reference still works where it belongs")
 }
 
+// A call ID is meaningful only in its session: another session, of
+// another credential or of the same one, that pipes a call on alice's piped
+// call reaches nothing (ErrDisposed), however it guesses; and the tables of
+// pipelining are empty again once the piped stubs are closed.
+func TestSessionPipesDoNotLeakAcrossSessions(t *testing.T) {
+	reg := workers.NewRegistry()
+	t.Cleanup(func() { _ = reg.Close(context.Background()) })
+	require.NoError(t, reg.Register("vaults", workers.Worker{Default: workers.New[vaults]()}))
+	var mu sync.Mutex
+	var sessions []*session
+	testServed = func(s *session) { mu.Lock(); sessions = append(sessions, s); mu.Unlock() }
+	t.Cleanup(func() { testServed = nil })
+	kept := func() (n int) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, s := range sessions {
+			s.mu.Lock()
+			n += len(s.kept) + s.waiting
+			s.mu.Unlock()
+		}
+		return n
+	}
+	mux := http.NewServeMux()
+	mux.Handle(NewHandler(reg, AllowToken("alice", Allow{Service: "vaults"}), AllowToken("mallory", Allow{Service: "vaults"})))
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	ctx := t.Context()
+
+	caller := workers.NewRegistry()
+	t.Cleanup(func() { _ = caller.Close(context.Background()) })
+	alice := NewTransport(srv.URL, WithBearerToken("alice"))
+	require.NoError(t, caller.RegisterRemote("vaults", alice))
+	piped := workers.Pipe(ctx, caller.Bind(workers.Service{Service: "vaults"}), "Make", "alice's")
+	got, err := workers.Call[string](ctx, piped, "Open")
+	require.NoError(t, err)
+	require.Equal(t, "alice's", got)
+	require.Equal(t, 1, kept(), "the handler keeps the piped result")
+	s, err, _ := alice.session(ctx, "test")
+	require.NoError(t, err)
+	s.mu.Lock()
+	id := s.lastCall
+	s.mu.Unlock()
+
+	for _, token := range []string{"mallory", "alice"} {
+		t.Run(token, func(t *testing.T) {
+			other := NewTransport(srv.URL, WithBearerToken(token))
+			defer other.Close()
+			os, err, unary := other.session(ctx, "test")
+			require.NoError(t, err)
+			require.False(t, unary)
+			// A hostile frame: the call is piped on an id of alice's session.
+			for guess := uint64(1); guess <= id+2; guess++ {
+				for os.lastCall < guess {
+					_, _ = os.call(ctx, nil, &frame{Op: opCall, Service: "vaults", Method: "Nope"}, nil, nil, nil, ctx, "padding")
+				}
+				res, err := os.call(ctx, nil, &frame{Op: opCall, On: guess, Method: "Open"}, nil, nil, nil, ctx, "forged")
+				assert.Nil(t, res)
+				assert.ErrorIs(t, err, workers.ErrDisposed, "call #%d", guess)
+				assert.ErrorContains(t, err, "there is no result of call")
+			}
+		})
+	}
+	got, err = workers.Call[string](ctx, piped, "Open")
+	require.NoError(t, err)
+	assert.Equal(t, "alice's", got, "the piped result still works where it belongs")
+
+	require.NoError(t, piped.Close())
+	assert.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.promises.Load() == 0 && len(s.calls) == 0
+	}, 5*time.Second, time.Millisecond, "the caller's promise is released")
+	assert.Eventually(t, func() bool { return kept() == 0 }, 5*time.Second, time.Millisecond,
+		"the handler's kept result is released")
+}
+
 // rawArg is an argument already encoded.
 type rawArg cbor.RawMessage
 
@@ -126,6 +207,9 @@ func sessionSeeds() [][]byte {
 		{Frames: []frame{{Op: opReturn, ID: 1, Result: mark(refYours|refTarget, 1)}, {Op: opRelease, IDs: []uint64{1, 2}}, {Op: opCancel, ID: 2}}},
 		{Frames: []frame{{Op: opReturn, ID: 3, Error: &WireError{Message: "x", Codes: []string{"disposed"}}}}},
 		{Frames: []frame{{Op: opReturn, ID: 4, Result: nested, Nested: true}}},
+		{Frames: []frame{{Op: opCall, ID: 5, Service: "s", Method: "M", Keep: true}, {Op: opCall, ID: 6, On: 5, Method: "N", Args: []cbor.RawMessage{mark(refYours|refTarget, 1)}, Keep: true}, {Op: opCall, ID: 7, On: 6, Method: "O"}}},
+		{Frames: []frame{{Op: opForget, IDs: []uint64{5, 6}}, {Op: opCancel, ID: 7}}},
+		{Frames: []frame{{Op: opCall, ID: 3, On: 3, Method: "M"}, {Op: opCall, ID: 9, On: 2, Target: 1, Method: "M"}}},
 	} {
 		data, err := encMode.Marshal(&b)
 		if err != nil {

@@ -6,6 +6,9 @@ import (
 	"connectrpc.com/connect"
 )
 
+// testServed, when set (by tests), sees each session a handler serves.
+var testServed func(*session)
+
 // serveSession serves one session: the calls a Transport makes, through
 // it, of the registry's services and of the references it holds, and the
 // calls the registry's workers make of the references the Transport sent.
@@ -20,6 +23,9 @@ func (h *handler) serveSession(ctx context.Context, stream *connect.BidiStream[s
 	}
 	s := newSession(ctx, true, "the client at "+stream.Peer().Addr, h.cfg.session, stream.Send)
 	s.reg, s.h, s.p, s.errs = h.reg, h, p, h.cfg.errors
+	if testServed != nil {
+		testServed(s)
+	}
 	if err := s.out.push(frame{Op: opHello, Version: sessionVersion}); err != nil {
 		s.end(unavailable(s.peer, err))
 		return err

@@ -37,6 +37,7 @@ const (
 	opReturn  uint8 = 3 // the result (Result, or Error) of the call ID the receiver made
 	opRelease uint8 = 4 // the sender holds no more references to the receiver's exports IDs
 	opCancel  uint8 = 5 // the sender's call ID is canceled: its context is done
+	opForget  uint8 = 6 // the sender pipes no more calls on the results of its calls IDs (see Keep)
 )
 
 // sessionBatch is one message of a session stream: frames sent together.
@@ -67,6 +68,14 @@ type frame struct {
 	Caller     string            `cbor:"19,keyasint,omitempty"` // opCall: the calling worker, as it names itself (informational)
 	Class      string            `cbor:"20,keyasint,omitempty"` // opCall of a Durable Object: its class, of Service
 	Object     string            `cbor:"21,keyasint,omitempty"` // opCall of a Durable Object: its ID, 64 hex digits
+	// Pipelining: a call with Keep asks the receiver to keep its result
+	// under the call's ID, for calls piped on it, until an opForget; a call
+	// with On is made on the kept result of the sender's earlier call On,
+	// which may not exist yet (it then waits for it), instead of on a
+	// Target or a Service. IDs are the sender's call IDs of this session:
+	// no other session can name them.
+	On   uint64 `cbor:"22,keyasint,omitempty"`
+	Keep bool   `cbor:"23,keyasint,omitempty"`
 }
 
 // tagRef is the CBOR tag of a reference: tag(27100)[kind, id].
@@ -216,8 +225,14 @@ func (f *frame) check() error {
 		if f.ID == 0 {
 			return fmt.Errorf("call without an id")
 		}
-		if f.Target == 0 && f.Service == "" {
-			return fmt.Errorf("call %d names neither a service nor a reference", f.ID)
+		if f.Target == 0 && f.Service == "" && f.On == 0 {
+			return fmt.Errorf("call %d names neither a service, a reference nor a call to pipe on", f.ID)
+		}
+		if f.On != 0 && (f.Target != 0 || f.Service != "") {
+			return fmt.Errorf("call %d is piped on call %d and names a service or a reference too", f.ID, f.On)
+		}
+		if f.On >= f.ID {
+			return fmt.Errorf("call %d is piped on call %d, which is not an earlier one", f.ID, f.On)
 		}
 		if f.Class != "" || f.Object != "" {
 			switch {
@@ -239,9 +254,9 @@ func (f *frame) check() error {
 		if f.ID == 0 {
 			return fmt.Errorf("op %d without an id", f.Op)
 		}
-	case opRelease:
+	case opRelease, opForget:
 		if len(f.IDs) == 0 {
-			return fmt.Errorf("release of nothing")
+			return fmt.Errorf("op %d of nothing", f.Op)
 		}
 	default:
 		return fmt.Errorf("unknown op %d", f.Op)

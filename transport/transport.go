@@ -113,3 +113,43 @@ func CallerOf(ctx context.Context) string {
 	c, _ := ctx.Value(callerKey{}).(string)
 	return c
 }
+
+// A Pipeliner is a [Transport] that can pipeline calls, as Workers RPC and
+// Cap'n Web do: it sends a call without waiting for its result, and calls
+// made on that result travel right behind it, naming it before it exists,
+// so that a chain of dependent calls costs one round trip instead of one
+// per call. workers.Pipe uses it when the Transport of a remote worker
+// implements it, and makes a plain call through [Transport.Call] when it
+// does not: pipelining is an optimisation a transport may offer, never a
+// requirement.
+type Pipeliner interface {
+	// Pipe sends call and returns at once its pending result. ok is false
+	// when this Transport cannot pipeline the call after all (its peer
+	// speaks only unary calls): the runtime then makes it with Call. done
+	// is called once, when the result has arrived or the call has failed:
+	// the runtime counts the call as in flight until then. Canceling ctx
+	// cancels the call where it runs; its deadline travels with it.
+	Pipe(ctx context.Context, call *Call, done func()) (p Pending, ok bool)
+}
+
+// A Pending is the result of a call a [Pipeliner] sent, which may not have
+// arrived yet. It is what a stub that workers.Pipe returns calls. If the
+// call fails, every call made or piped on its result fails with an error
+// that wraps the call's (errors.Is holds), and nothing runs on the result.
+type Pending interface {
+	// Call calls method on the result, which must be a reference (an
+	// RpcTarget, a stub, a binding), without waiting for it to arrive.
+	Call(ctx context.Context, method string, args []any, result reflect.Type) (any, error)
+	// Pipe calls method on the result as Call does, and returns at once
+	// the pending result of that call.
+	Pipe(ctx context.Context, method string, args []any) Pending
+	// Await waits for the result and returns it, decoded into result when
+	// that is set (nil: any).
+	Await(ctx context.Context, result reflect.Type) (any, error)
+	// Release is called once, when the last reference to the result is
+	// released: the result (a reference the peer holds for it) is released
+	// once it has arrived.
+	Release()
+	// Describe names the result in messages.
+	Describe() string
+}

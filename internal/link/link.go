@@ -134,6 +134,14 @@ type Target interface {
 	Describe() string
 }
 
+// A PipeTarget is a Target that can pipeline: workers.Pipe on its stub
+// sends the call and returns at once, and calls on the result travel
+// behind it (see transport.Pipeliner).
+type PipeTarget interface {
+	Target
+	Pipe(ctx context.Context, method string, args []any) transport.Pending
+}
+
 // Invocation is what a workers.Ctx knows of its invocation. It is the Ctx's
 // first field, so that package codegen can fill a Ctx that a generated
 // client holds on its stack (see codegen.Begin).
