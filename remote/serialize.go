@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync/atomic"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/seed-29c11ff2/workers"
 )
 
@@ -122,24 +120,9 @@ func serialized(ctx context.Context, ci *workers.CallInfo, next workers.CallFunc
 	}
 	enc := encoder{s: caller, ctx: ctx, reg: reg}
 	f := frame{Op: opCall, ID: 1, Service: service, Entrypoint: ci.Entrypoint, Method: ci.Method, Depth: ci.Depth}
-	size := 0
-	if n := len(ci.Args); n > 0 {
-		f.Args = make([]cbor.RawMessage, n)
-		for i, a := range ci.Args {
-			data, err := enc.value(a)
-			if err != nil {
-				enc.sent(false)
-				return nil, argError(where, i, err)
-			}
-			f.Args[i] = data
-			size += len(data)
-			if h := hintOf(a); h != "" {
-				if f.Types == nil {
-					f.Types = make([]string, n)
-				}
-				f.Types[i] = h
-			}
-		}
+	size, err := enc.args(&f, ci.Args, where)
+	if err != nil {
+		return nil, err
 	}
 	if ci.Props != nil {
 		data, err := encode(ci.Props)

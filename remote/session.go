@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
-
 	"github.com/seed-29c11ff2/workers"
 	"github.com/seed-29c11ff2/workers/transport"
 )
@@ -445,24 +443,9 @@ func (s *session) send(ctx context.Context, f *frame, args []any, props any, p *
 		return nil, errorf([]error{workers.ErrUnavailable, s.failure(), errNotSent}, "workers: %s: %v", where, s.failure())
 	}
 	enc := &encoder{s: s, ctx: ctx, reg: p.reg}
-	size := 0
-	if n := len(args); n > 0 {
-		f.Args = make([]cbor.RawMessage, n)
-		for i, a := range args {
-			data, err := enc.value(a)
-			if err != nil {
-				enc.sent(false)
-				return nil, argError(where, i, err)
-			}
-			f.Args[i] = data
-			size += len(data)
-			if h := hintOf(a); h != "" {
-				if f.Types == nil {
-					f.Types = make([]string, n)
-				}
-				f.Types[i] = h
-			}
-		}
+	size, err := enc.args(f, args, where)
+	if err != nil {
+		return nil, err
 	}
 	if props != nil {
 		data, err := encode(props)

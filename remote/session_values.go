@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sync"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/seed-29c11ff2/workers"
 )
 
@@ -87,6 +88,33 @@ type encoder struct {
 	made   []uint64    // exports made, undone if the frame is not sent
 	keep   []io.Closer // references held until the frame is sent
 	nested bool        // a reference was found inside a value
+}
+
+// args encodes a call's arguments into f (Args, and Types where a value
+// needs its type named) and returns their encoded size. On failure the
+// exports it made are undone.
+func (e *encoder) args(f *frame, args []any, where string) (size int, err error) {
+	n := len(args)
+	if n == 0 {
+		return 0, nil
+	}
+	f.Args = make([]cbor.RawMessage, n)
+	for i, a := range args {
+		data, err := e.value(a)
+		if err != nil {
+			e.sent(false)
+			return 0, argError(where, i, err)
+		}
+		f.Args[i] = data
+		size += len(data)
+		if h := hintOf(a); h != "" {
+			if f.Types == nil {
+				f.Types = make([]string, n)
+			}
+			f.Types[i] = h
+		}
+	}
+	return size, nil
 }
 
 // value encodes v: a reference as a mark, anything else as CBOR with the

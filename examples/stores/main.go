@@ -57,10 +57,13 @@ import (
 
 // apps are the example's workers: the directory of each one's wrangler.toml
 // and its code.
-var apps = []struct {
+// app is one worker of the demo: its directory and its code.
+type app struct {
 	dir  string
 	code func() workers.Worker
-}{
+}
+
+var apps = []app{
 	{"db-service", dbservice.Worker},
 	{"public-service", publicservice.Worker},
 	{"admin-service", adminservice.Worker},
@@ -128,22 +131,27 @@ func findDir(dir string) (string, error) {
 func setup(dir string, opts ...workers.Option) (*workers.Registry, map[string]string, error) {
 	reg := workers.NewRegistry(opts...)
 	names := map[string]string{}
-	for _, app := range apps {
+	if err := register(reg, dir, apps, names); err != nil {
+		reg.Close(context.Background())
+		return nil, nil, err
+	}
+	return reg, names, nil
+}
+
+// register registers each of list with its wrangler.toml under dir in reg,
+// notes its config name in names, and validates reg.
+func register(reg *workers.Registry, dir string, list []app, names map[string]string) error {
+	for _, app := range list {
 		cfg, err := workers.LoadConfig(filepath.Join(dir, app.dir, "wrangler.toml"))
 		if err == nil {
 			err = reg.RegisterConfig(cfg, app.code())
 		}
 		if err != nil {
-			reg.Close(context.Background())
-			return nil, nil, err
+			return err
 		}
 		names[app.dir] = cfg.Name
 	}
-	if err := reg.Validate(); err != nil {
-		reg.Close(context.Background())
-		return nil, nil, err
-	}
-	return reg, names, nil
+	return reg.Validate()
 }
 
 // start registers the workers: all in this process, or, with split,

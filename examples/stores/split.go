@@ -108,18 +108,7 @@ func setupSplit(dir string, db *dbProcess) (*workers.Registry, map[string]string
 		reg.Close(context.Background())
 		return nil, nil, err
 	}
-	for _, app := range apps[1:] {
-		cfg, err := workers.LoadConfig(filepath.Join(dir, app.dir, "wrangler.toml"))
-		if err == nil {
-			err = reg.RegisterConfig(cfg, app.code())
-		}
-		if err != nil {
-			reg.Close(context.Background())
-			return nil, nil, err
-		}
-		names[app.dir] = cfg.Name
-	}
-	if err := reg.Validate(); err != nil {
+	if err := register(reg, dir, apps[1:], names); err != nil {
 		reg.Close(context.Background())
 		return nil, nil, err
 	}
