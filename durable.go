@@ -383,6 +383,10 @@ type actor struct {
 	// tasks is the test kit's group of the call running, if its context
 	// has one (see link.WithTasks): WaitUntil counts its tasks there.
 	tasks atomic.Pointer[link.Tasks]
+	// cur is the turn of the call that holds the object (when it has a
+	// context to pass on), so that a peer's call inside it, carrying its
+	// token, runs (see link.WithTurns).
+	cur atomic.Pointer[turn]
 
 	// Guarded by cls.mu.
 	users int         // calls running or waiting, WaitUntil tasks
@@ -502,6 +506,47 @@ type turn struct {
 	a      *actor
 	parent *turn
 	done   atomic.Bool
+	// token names the turn across processes: given when a call first
+	// leaves the process inside it (link.TurnTokens), nil until then.
+	token atomic.Pointer[string]
+}
+
+// tokenOf returns t's token, giving it one on first use.
+func (t *turn) tokenOf() string {
+	if p := t.token.Load(); p != nil {
+		return *p
+	}
+	s := link.NewTurnToken()
+	if t.token.CompareAndSwap(nil, &s) {
+		return s
+	}
+	return *t.token.Load()
+}
+
+// turnTokens is link.TurnTokens: the tokens of the turns in progress of
+// ctx's chain, the closest first.
+func turnTokens(ctx context.Context, dst []string) []string {
+	for t := turnOf(ctx); t != nil && len(dst) < link.MaxTurns; t = t.parent {
+		if !t.done.Load() {
+			dst = append(dst, t.tokenOf())
+		}
+	}
+	return dst
+}
+
+func init() { link.TurnTokens = turnTokens }
+
+// inPeerTurn reports whether ctx is a peer's call made inside a's current
+// turn: it carries the token of that turn, which it can have only from a
+// call the turn made (or a guess: tokens are random, but they are no
+// security boundary; a call that guessed one would run inside that turn).
+func (a *actor) inPeerTurn(ctx context.Context) bool {
+	t := a.cur.Load()
+	if t == nil {
+		return false
+	}
+	p := t.token.Load()
+	return p != nil && !t.done.Load() && link.InTurn(ctx, *p)
 }
 
 type turnKey struct{}
@@ -608,6 +653,10 @@ func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args 
 		// Only a method with a context can pass the call's turn on.
 		cc.tc = turnCtx{Context: cc.c.inv.Parent, t: turn{a: a, parent: parent}}
 		cc.c.inv.Parent = &cc.tc
+		if own {
+			a.cur.Store(&cc.tc.t)
+			defer a.cur.Store(nil)
+		}
 		defer cc.tc.t.done.Store(true)
 	}
 	if a.inst == nil {
@@ -626,8 +675,8 @@ func (c *doClass) call(ctx context.Context, t *durableTarget, name string, args 
 }
 
 // enter finds the object of id and takes its turn; own is false when ctx
-// is a call on it in progress already (parent holds it), which runs
-// without waiting.
+// is a call on it in progress already (parent holds it, or ctx is a peer's
+// call carrying its current turn's token), which runs without waiting.
 func (c *doClass) enter(ctx context.Context, t *durableTarget, parent *turn, what string) (a *actor, own bool, err error) {
 	for {
 		if a = t.last.Load(); a == nil || !c.holdLive(a) {
@@ -636,7 +685,7 @@ func (c *doClass) enter(ctx context.Context, t *durableTarget, parent *turn, wha
 			}
 			t.last.Store(a)
 		}
-		if parent.holds(a) {
+		if parent.holds(a) || a.inPeerTurn(ctx) {
 			return a, false, nil
 		}
 		if err := a.wait(ctx, what); err != nil {

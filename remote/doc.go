@@ -236,8 +236,16 @@
 // and no entrypoint rule reaches one. Run one host per namespace: replicas
 // would each run their own instance of an ID (see the README for what
 // sharding would need). A call chain that leaves the host and comes back to
-// an object it is in waits for itself until its deadline, as the object
-// knows its own call by a context that does not cross processes.
+// an object it is in (object A, a worker in another process, A again) runs
+// inside the call in progress, as in-process: a call made inside a Durable
+// Object call carries a token of it (given only when a call leaves the
+// process) under the reserved metadata key "workers-turns", which
+// [WithMetadata] does not set; the serving side drops malformed tokens,
+// keeps at most 16, passes them on in the calls it makes, and runs a call
+// whose tokens name the object's current call inside it. The tokens are
+// unguessable (a random nonce per process and a counter) but no security
+// boundary: a peer that guessed one could only make its call run inside a
+// call in progress, not reach anything its credential does not allow.
 //
 // # Promise pipelining
 //

@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/seed-29c11ff2/workers"
@@ -29,10 +30,18 @@ type metadataKey struct{}
 // it injects it into a propagation.MapCarrier and copies the pairs in with
 // WithMetadata; on the serving side, it extracts it from a MapCarrier made
 // of [Metadata].
+//
+// The key "workers-turns" is reserved: it carries the Durable Object
+// turns a call runs inside (see [Transport.CallDurableObject]); setting it
+// here does nothing, and [Metadata] never shows it.
 func WithMetadata(ctx context.Context, key, value string) context.Context {
+	key = strings.ToLower(key)
+	if key == turnsKey {
+		return ctx
+	}
 	md := make(map[string]string, len(metadataOf(ctx))+1)
 	maps.Copy(md, metadataOf(ctx))
-	md[strings.ToLower(key)] = value
+	md[key] = value
 	return context.WithValue(ctx, metadataKey{}, md)
 }
 
@@ -60,7 +69,15 @@ func withReceived(ctx context.Context, md map[string]string) context.Context {
 	}
 	clean := make(map[string]string, len(md))
 	for k, v := range md {
-		clean[strings.ToLower(k)] = v
+		k = strings.ToLower(k)
+		if k == turnsKey {
+			ctx = link.WithTurns(ctx, receivedTurns(v))
+			continue
+		}
+		clean[k] = v
+	}
+	if len(clean) == 0 {
+		return ctx
 	}
 	if id := clean[tasksKey]; id != "" {
 		if g := link.SharedTasks(id); g != nil {
@@ -77,21 +94,82 @@ func withReceived(ctx context.Context, md map[string]string) context.Context {
 // group of this process is ignored.
 const tasksKey = "workers-tasks"
 
-// sentMetadata is the metadata a call made with ctx sends: ctx's, and the
-// id of its group of tasks, if it has one.
+// sentMetadata is the metadata a call made with ctx sends: ctx's, the id
+// of its group of tasks, if it has one, and the Durable Object turns it
+// runs inside, if any.
 func sentMetadata(ctx context.Context) map[string]string {
 	md := metadataOf(ctx)
-	g := link.TasksOf(ctx)
-	if g == nil {
+	var id string
+	if g := link.TasksOf(ctx); g != nil {
+		if id = g.Share(); md[tasksKey] == id {
+			id = ""
+		}
+	}
+	turns := sentTurns(ctx)
+	if id == "" && turns == "" {
 		return md
 	}
-	id := g.Share()
-	if md[tasksKey] == id {
-		return md
-	}
-	out := make(map[string]string, len(md)+1)
+	out := make(map[string]string, len(md)+2)
 	maps.Copy(out, md)
-	out[tasksKey] = id
+	if id != "" {
+		out[tasksKey] = id
+	}
+	if turns != "" {
+		out[turnsKey] = turns
+	}
+	return out
+}
+
+// turnsKey is the reserved metadata key that carries the Durable Object
+// turns a call runs inside, so that a chain that comes back to an object
+// it is inside (object A, a worker in another process, object A again)
+// runs instead of waiting for itself, as it does in-process: the tokens
+// of the turns (link.NewTurnToken, given to a turn only when a call leaves
+// the process inside it), at most link.MaxTurns of them, comma-separated.
+// The serving side drops tokens of another shape and puts the rest in the
+// callee's context, out of its metadata; a call made there passes them on.
+//
+// Tokens are unguessable (a random nonce per process) but no security
+// boundary: a peer that guessed one could only make its call run inside a
+// turn that is in progress, as the chain's own calls do.
+const turnsKey = "workers-turns"
+
+// sentTurns is the value of turnsKey a call made with ctx sends: the
+// turns of its chain in this process, then those a peer's call it runs in
+// carried, or "" for none.
+func sentTurns(ctx context.Context) string {
+	recv := link.TurnsOf(ctx)
+	var buf [4]string
+	toks := link.TurnTokens(ctx, buf[:0])
+	if len(toks) == 0 && len(recv) == 0 {
+		return ""
+	}
+	for _, t := range recv {
+		if len(toks) == link.MaxTurns {
+			break
+		}
+		if !slices.Contains(toks, t) {
+			toks = append(toks, t)
+		}
+	}
+	return strings.Join(toks, ",")
+}
+
+// receivedTurns parses the value of turnsKey a peer sent, dropping what
+// is not a token and what is past link.MaxTurns.
+func receivedTurns(v string) []string {
+	if len(v) > link.MaxTurns*(link.MaxTurnTokenBytes+1) {
+		return nil
+	}
+	var out []string
+	for t := range strings.SplitSeq(v, ",") {
+		if len(out) == link.MaxTurns {
+			break
+		}
+		if link.ValidTurnToken(t) {
+			out = append(out, t)
+		}
+	}
 	return out
 }
 

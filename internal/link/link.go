@@ -17,6 +17,8 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"weak"
@@ -335,4 +337,79 @@ func SharedTasks(id string) *Tasks {
 func TasksOf(ctx context.Context) *Tasks {
 	g, _ := ctx.Value(tasksKey{}).(*Tasks)
 	return g
+}
+
+// Turns: a Durable Object call in progress (a turn) holds its object, and
+// a call chain that comes back to the object runs inside it instead of
+// waiting for itself. In-process, the chain is in the context; across
+// processes, a turn that a call leaves the process from gets a token (see
+// [NewTurnToken]), the call carries the tokens of its chain, and the
+// serving side puts them in the callee's context ([WithTurns]), where the
+// object finds its current turn's token.
+
+// TurnTokens, set by package workers, appends to dst the tokens of the
+// Durable Object turns in progress in ctx's chain, giving each a token on
+// first use.
+var TurnTokens func(ctx context.Context, dst []string) []string
+
+var (
+	turnNonce = sync.OnceValue(func() string {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	})
+	turnCount atomic.Uint64
+)
+
+// NewTurnToken returns a token no other turn of any process has: this
+// process's random nonce and a counter, "nonce-counter".
+func NewTurnToken() string {
+	n := turnCount.Add(1)
+	return turnNonce() + "-" + strconv.FormatUint(n, 10)
+}
+
+// MaxTurns bounds the tokens a call carries, MaxTurnTokenBytes each.
+const (
+	MaxTurns          = 16
+	MaxTurnTokenBytes = 32 + 1 + 20
+)
+
+// ValidTurnToken reports whether s has the shape NewTurnToken gives.
+func ValidTurnToken(s string) bool {
+	if len(s) < 34 || len(s) > MaxTurnTokenBytes || s[32] != '-' {
+		return false
+	}
+	for i := range 32 {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	for i := 33; i < len(s); i++ {
+		if c := s[i]; c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+type turnsKey struct{}
+
+// WithTurns returns a context carrying tokens, the turns a peer's call
+// runs inside.
+func WithTurns(ctx context.Context, tokens []string) context.Context {
+	if len(tokens) == 0 {
+		return ctx
+	}
+	return context.WithValue(ctx, turnsKey{}, tokens)
+}
+
+// TurnsOf returns the tokens WithTurns put in ctx, not to be changed.
+func TurnsOf(ctx context.Context) []string {
+	t, _ := ctx.Value(turnsKey{}).([]string)
+	return t
+}
+
+// InTurn reports whether ctx runs inside the turn of token.
+func InTurn(ctx context.Context, token string) bool {
+	return slices.Contains(TurnsOf(ctx), token)
 }
