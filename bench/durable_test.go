@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -64,10 +65,9 @@ func BenchmarkDurable(b *testing.B) {
 	b.Run("object_call_parallel", func(b *testing.B) {
 		ns := objects(b)
 		b.ReportAllocs()
-		var n int64
+		var n atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
-			s := ns.GetByName(fmt.Sprint(n)) // an object per goroutine
-			n++
+			s := ns.GetByName(fmt.Sprint(n.Add(1))) // an object per goroutine
 			for i := 0; pb.Next(); i++ {
 				if _, err := s.Call(ctx, "Add", i, 2); err != nil {
 					b.Fatal(err)
