@@ -120,24 +120,9 @@ func serialized(ctx context.Context, ci *workers.CallInfo, next workers.CallFunc
 	}
 	enc := encoder{s: caller, ctx: ctx, reg: reg}
 	f := frame{Op: opCall, ID: 1, Service: service, Entrypoint: ci.Entrypoint, Method: ci.Method, Depth: ci.Depth}
-	size, err := enc.args(&f, ci.Args, where)
-	if err != nil {
+	if err := enc.call(&f, ci.Args, ci.Props, where); err != nil {
 		return nil, err
 	}
-	if ci.Props != nil {
-		data, err := encode(ci.Props)
-		if err != nil {
-			enc.sent(false)
-			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: props: %v", where, err)
-		}
-		f.Props = data
-		size += len(data)
-	}
-	if size > MaxMessageBytes {
-		enc.sent(false)
-		return nil, sizeError(where+": arguments", size)
-	}
-	f.Nested = enc.nested
 	wire, err := across(f)
 	if err != nil {
 		enc.sent(false)

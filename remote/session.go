@@ -443,24 +443,9 @@ func (s *session) send(ctx context.Context, f *frame, args []any, props any, p *
 		return nil, errorf([]error{workers.ErrUnavailable, s.failure(), errNotSent}, "workers: %s: %v", where, s.failure())
 	}
 	enc := &encoder{s: s, ctx: ctx, reg: p.reg}
-	size, err := enc.args(f, args, where)
-	if err != nil {
+	if err := enc.call(f, args, props, where); err != nil {
 		return nil, err
 	}
-	if props != nil {
-		data, err := encode(props)
-		if err != nil {
-			enc.sent(false)
-			return nil, errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: props: %v", where, err)
-		}
-		f.Props = data
-		size += len(data)
-	}
-	if size > MaxMessageBytes {
-		enc.sent(false)
-		return nil, sizeError(where+": arguments", size)
-	}
-	f.Nested = enc.nested
 	f.Metadata = sentMetadata(ctx)
 	if dl, ok := ctx.Deadline(); ok {
 		f.Timeout = max(time.Until(dl).Milliseconds(), 1)

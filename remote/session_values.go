@@ -90,31 +90,44 @@ type encoder struct {
 	nested bool        // a reference was found inside a value
 }
 
-// args encodes a call's arguments into f (Args, and Types where a value
-// needs its type named) and returns their encoded size. On failure the
+// call encodes a call's arguments (Args, and Types where a value needs its
+// type named) and props into f, within [MaxMessageBytes]. On failure the
 // exports it made are undone.
-func (e *encoder) args(f *frame, args []any, where string) (size int, err error) {
-	n := len(args)
-	if n == 0 {
-		return 0, nil
+func (e *encoder) call(f *frame, args []any, props any, where string) error {
+	size := 0
+	if n := len(args); n > 0 {
+		f.Args = make([]cbor.RawMessage, n)
+		for i, a := range args {
+			data, err := e.value(a)
+			if err != nil {
+				e.sent(false)
+				return argError(where, i, err)
+			}
+			f.Args[i] = data
+			size += len(data)
+			if h := hintOf(a); h != "" {
+				if f.Types == nil {
+					f.Types = make([]string, n)
+				}
+				f.Types[i] = h
+			}
+		}
 	}
-	f.Args = make([]cbor.RawMessage, n)
-	for i, a := range args {
-		data, err := e.value(a)
+	if props != nil {
+		data, err := encode(props)
 		if err != nil {
 			e.sent(false)
-			return 0, argError(where, i, err)
+			return errorf([]error{workers.ErrInvalidArgument, err}, "workers: %s: props: %v", where, err)
 		}
-		f.Args[i] = data
+		f.Props = data
 		size += len(data)
-		if h := hintOf(a); h != "" {
-			if f.Types == nil {
-				f.Types = make([]string, n)
-			}
-			f.Types[i] = h
-		}
 	}
-	return size, nil
+	if size > MaxMessageBytes {
+		e.sent(false)
+		return sizeError(where+": arguments", size)
+	}
+	f.Nested = e.nested
+	return nil
 }
 
 // value encodes v: a reference as a mark, anything else as CBOR with the
