@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 
 	"github.com/seed-29c11ff2/workers"
@@ -133,19 +132,9 @@ func serialized(ctx context.Context, ci *workers.CallInfo, next workers.CallFunc
 
 	// The serving side, as the handler's session decodes it.
 	d := &decoder{s: callee, ctx: ctx, reg: reg}
-	var props any
-	if len(wire.Props) > 0 && !isNull(wire.Props) {
-		n := len(wire.Props)
-		for _, a := range wire.Args {
-			n += len(a)
-		}
-		d.bound(n)
-		if props, err = decodeWithin(d.budget, wire.Props, anyType, ""); err != nil {
-			if errors.Is(err, errBudget) {
-				err = d.budget.overError()
-			}
-			return nil, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err)
-		}
+	props, err := d.props(wire, where)
+	if err != nil {
+		return nil, err
 	}
 	args, err := d.args(mi.Params, mi.Variadic, wire, where)
 	if err != nil {

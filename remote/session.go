@@ -866,20 +866,9 @@ func (s *session) callEntrypoint(ctx context.Context, f *frame, d *decoder, wher
 	if s.p == nil || !s.p.allows(f.Service, ep, f.Method) {
 		return nil, false, false, s.h.denied(s.p, f.Service, ep, f.Method)
 	}
-	var props any
-	if len(f.Props) > 0 && !isNull(f.Props) {
-		n := len(f.Props)
-		for _, a := range f.Args {
-			n += len(a)
-		}
-		d.bound(n)
-		var err error
-		if props, err = decodeWithin(d.budget, f.Props, anyType, ""); err != nil {
-			if errors.Is(err, errBudget) {
-				err = d.budget.overError()
-			}
-			return nil, false, false, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err)
-		}
+	props, err := d.props(f, where)
+	if err != nil {
+		return nil, false, false, err
 	}
 	b := s.reg.Bind(workers.Service{Service: f.Service, Entrypoint: ep, Props: props})
 	mi, err := s.h.method(b, methodKey{f.Service, ep, f.Method})

@@ -459,6 +459,27 @@ func (d *decoder) value(raw []byte, t reflect.Type, hint string, nested bool) (r
 	return v, nil
 }
 
+// props decodes the props of the call f, nil when it has none, within a
+// budget that counts its arguments too (d.bound).
+func (d *decoder) props(f *frame, where string) (any, error) {
+	if len(f.Props) == 0 || isNull(f.Props) {
+		return nil, nil
+	}
+	n := len(f.Props)
+	for _, a := range f.Args {
+		n += len(a)
+	}
+	d.bound(n)
+	props, err := decodeWithin(d.budget, f.Props, anyType, "")
+	if err != nil {
+		if errors.Is(err, errBudget) {
+			err = d.budget.overError()
+		}
+		return nil, errorf([]error{workers.ErrInvalidArgument}, "workers: %s: props: %v", where, err)
+	}
+	return props, nil
+}
+
 // fix replaces the marks in v's interface values with references.
 func (d *decoder) fix(v reflect.Value, depth int) error {
 	if depth > maxNesting {

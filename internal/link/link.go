@@ -316,9 +316,7 @@ func (g *Tasks) Share() string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.id == "" {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		g.id = hex.EncodeToString(b[:])
+		g.id = randomHex()
 		shared.Store(g.id, weak.Make(g))
 		runtime.AddCleanup(g, func(id string) { shared.Delete(id) }, g.id)
 	}
@@ -353,11 +351,7 @@ func TasksOf(ctx context.Context) *Tasks {
 var TurnTokens func(ctx context.Context, dst []string) []string
 
 var (
-	turnNonce = sync.OnceValue(func() string {
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:])
-	})
+	turnNonce = sync.OnceValue(randomHex)
 	turnCount atomic.Uint64
 )
 
@@ -412,4 +406,12 @@ func TurnsOf(ctx context.Context) []string {
 // InTurn reports whether ctx runs inside the turn of token.
 func InTurn(ctx context.Context, token string) bool {
 	return slices.Contains(TurnsOf(ctx), token)
+}
+
+// randomHex returns 128 random bits as 32 hex digits: an id no one can
+// guess (crypto/rand never fails on the platforms Go supports).
+func randomHex() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
