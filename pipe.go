@@ -53,9 +53,7 @@ func Pipe(ctx context.Context, c Caller, method string, args ...any) *Stub {
 		t.res, t.err = c.call(ctx, method, args, nil)
 		t.where = label(c)
 	}
-	s := newStub(t)
-	hold(ctx, s)
-	return s
+	return heldStub(ctx, t)
 }
 
 // Await returns the result of the call that made s with [Pipe], as an R,
@@ -188,13 +186,17 @@ func (b *Binding) pipe(ctx context.Context, name string, args []any) *Stub {
 		c.end()
 		return nil
 	}
-	s := newStub(remotePipe{p})
-	hold(ctx, s)
-	return s
+	return heldStub(ctx, remotePipe{p})
 }
 
 func failedPipe(ctx context.Context, where, method string, err error) *Stub {
-	s := newStub(&pipeTarget{method: method, where: where, err: err})
+	return heldStub(ctx, &pipeTarget{method: method, where: where, err: err})
+}
+
+// heldStub returns a stub of t, released when ctx's invocation ends (see
+// hold): what every Pipe returns.
+func heldStub(ctx context.Context, t stubTarget) *Stub {
+	s := newStub(t)
 	hold(ctx, s)
 	return s
 }
@@ -208,9 +210,7 @@ func (t remotePipe) call(ctx context.Context, method string, args []any, result 
 }
 
 func (t remotePipe) pipe(ctx context.Context, method string, args []any) *Stub {
-	s := newStub(remotePipe{t.p.Pipe(ctx, method, args)})
-	hold(ctx, s)
-	return s
+	return heldStub(ctx, remotePipe{t.p.Pipe(ctx, method, args)})
 }
 
 func (t remotePipe) await(ctx context.Context, result reflect.Type) (any, error) {
@@ -226,7 +226,5 @@ func (f foreign) pipe(ctx context.Context, method string, args []any) *Stub {
 	if r := f.registry(ctx); !ok || r != nil && r.targetChain != nil {
 		return nil // interceptors see each call on a remote stub
 	}
-	s := newStub(remotePipe{pt.Pipe(ctx, method, args)})
-	hold(ctx, s)
-	return s
+	return heldStub(ctx, remotePipe{pt.Pipe(ctx, method, args)})
 }
