@@ -347,18 +347,28 @@ func (t *importTarget) Call(ctx context.Context, method string, args []any, resu
 }
 
 func (t *importTarget) call(ctx context.Context, method string, args []any, result reflect.Type) (any, error) {
+	ctx, f, where, err := t.frame(ctx, method)
+	if err != nil {
+		return nil, err
+	}
+	return t.s.call(ctx, t.reg, f, args, nil, result, ctx, where)
+}
+
+// frame makes the frame of a call of method on t, made or piped with ctx
+// (Background for nil), and says where in messages; an error when t was
+// released.
+func (t *importTarget) frame(ctx context.Context, method string) (context.Context, *frame, string, error) {
 	where := t.Describe()
 	if method != "" || t.kind != refFunc {
 		where += fmt.Sprintf(" method %q", method)
 	}
 	if t.released.Load() {
-		return nil, errorf([]error{workers.ErrDisposed}, "workers: %s: RPC stub used after being disposed.", where)
+		return ctx, nil, where, errorf([]error{workers.ErrDisposed}, "workers: %s: RPC stub used after being disposed.", where)
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1, Caller: sentCaller(hooks().Worker(ctx))}
-	return t.s.call(ctx, t.reg, f, args, nil, result, ctx, where)
+	return ctx, &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1, Caller: sentCaller(hooks().Worker(ctx))}, where, nil
 }
 
 // Registry is the registry the stub of t was made in: calls through the

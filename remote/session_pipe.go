@@ -65,14 +65,10 @@ func (t *Transport) Pipe(ctx context.Context, call *transport.Call, done func())
 // Pipe implements [link.PipeTarget]: a call of the peer's object whose
 // result calls are piped on.
 func (t *importTarget) Pipe(ctx context.Context, method string, args []any) transport.Pending {
-	where := t.Describe() + fmt.Sprintf(" method %q", method)
-	if t.released.Load() {
-		return failedPromise(where, errorf([]error{workers.ErrDisposed}, "workers: %s: RPC stub used after being disposed.", where))
+	ctx, f, where, err := t.frame(ctx, method)
+	if err != nil {
+		return failedPromise(where, err)
 	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	f := &frame{Op: opCall, Target: t.id, Method: method, Depth: hooks().Depth(ctx) + 1}
 	p, err := t.s.pipe(ctx, nil, t.reg, f, args, nil, where, nil)
 	if err != nil {
 		return failedPromise(where, err)
